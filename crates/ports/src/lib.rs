@@ -1,1 +1,21 @@
-//! placeholder
+//! The traits the Code Repos domain needs from the world.
+//!
+//! Adapters implement them: `sigsentry-persistence` the stores,
+//! `sigsentry-crypto` the cipher. The application services in `sigsentry-app`
+//! depend only on these traits, so an embedding team can swap any adapter,
+//! and unit tests can use in-memory fakes.
+//!
+//! Traits are `Clone + Send + Sync + 'static` and their async methods return
+//! `impl Future + Send` (no boxing), so callers stay generic and cheap.
+
+mod cipher;
+mod clock;
+mod store;
+
+pub use cipher::{Aad, CipherError, CredentialCipher, SealedSecret};
+pub use clock::{Clock, SystemClock};
+pub use store::{
+    AccountStore, ApiKeyGrant, ApiKeyRecord, ConnectionChange, ConnectionStore, HealthCheck, IdempotencyBegin,
+    IdempotencyCompletion, IdempotencyStore, ListQuery, NewApiKey, NewConnection, NewCredentials, Project,
+    SealedCredentialsRow, Store, StoreError, StoredResponse, Tenant, WriteConnectionError,
+};
