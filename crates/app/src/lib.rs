@@ -1,1 +1,77 @@
-//! placeholder
+//! Application services: the domain's rules carried out over the ports.
+//!
+//! [`CodeRepos`] is what an adapter (HTTP, CLI) calls. It is generic over the
+//! store, cipher and clock so an embedding team can bring its own, and so
+//! tests can run it on fakes.
+
+mod accounts;
+mod api_keys;
+mod auth;
+mod connections;
+mod reencrypt;
+
+use sigsentry_domain::{BaseUrlPolicy, QuotaTable};
+use sigsentry_ports::{Clock, CredentialCipher, Store};
+
+pub use accounts::{AccountError, CreatedKey, FirstRun};
+pub use api_keys::{generate_api_key, hash_api_key};
+pub use auth::{AuthError, Caller, ProjectScope, ScopeError};
+pub use connections::{
+    ConnectionPage, CreateError, CreateOutcome, Fingerprinted, NotFoundOr, UpdateError, decode_cursor, encode_cursor,
+};
+pub use reencrypt::{ReencryptError, ReencryptReport};
+
+/// Settings of the services that operators may change.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Repositories per project, by plan.
+    pub quotas: QuotaTable,
+    /// What a `baseUrl` may point at.
+    pub base_url_policy: BaseUrlPolicy,
+    /// Seconds after which an idempotency claim that never completed is abandoned.
+    pub idempotency_lease_secs: u32,
+    /// Seconds a completed idempotent response is kept (at least a day).
+    pub idempotency_retention_secs: u32,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            quotas: QuotaTable::default(),
+            base_url_policy: BaseUrlPolicy::default(),
+            idempotency_lease_secs: 60,
+            idempotency_retention_secs: 24 * 60 * 60,
+        }
+    }
+}
+
+/// The Code Repos services over a store `S`, a cipher `C` and a clock `K`.
+#[derive(Debug, Clone)]
+pub struct CodeRepos<S, C, K> {
+    store: S,
+    cipher: C,
+    clock: K,
+    config: ServiceConfig,
+}
+
+impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
+    /// Wires the services.
+    pub fn new(store: S, cipher: C, clock: K, config: ServiceConfig) -> Self {
+        Self { store, cipher, clock, config }
+    }
+
+    /// The store, for health checks.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+}
+
+/// A fresh time-ordered UUID (v7).
+fn new_uuid() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}

@@ -45,10 +45,9 @@ impl FromStr for Permission {
     type Err = Invalid;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Permission::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| Invalid::new(format!("unknown permission '{s}' (known: config:read, config:write, analyses:read)")))
+        Permission::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
+            Invalid::new(format!("unknown permission '{s}' (known: config:read, config:write, analyses:read)"))
+        })
     }
 }
 
@@ -111,9 +110,7 @@ impl ApiKeySecret {
     /// # Errors
     /// [`Invalid`] when it cannot be a key of ours.
     pub fn parse(presented: &str) -> Result<Self, Invalid> {
-        let random = presented
-            .strip_prefix(KEY_PREFIX)
-            .ok_or_else(|| Invalid::new("not a SigSentry API key"))?;
+        let random = presented.strip_prefix(KEY_PREFIX).ok_or_else(|| Invalid::new("not a SigSentry API key"))?;
         if random.len() < KEY_MIN_RANDOM || random.len() > 256 || !random.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(Invalid::new("not a SigSentry API key"));
         }
@@ -150,7 +147,10 @@ mod tests {
     fn parse_list_refuses_unknown_and_empty() {
         assert!(PermissionSet::parse_list("config:read,admin").is_err());
         assert!(PermissionSet::parse_list(" , ").is_err());
-        assert_eq!(PermissionSet::parse_list("config:write, config:read").unwrap().to_list(), "config:read,config:write");
+        assert_eq!(
+            PermissionSet::parse_list("config:write, config:read").unwrap().to_list(),
+            "config:read,config:write"
+        );
     }
 
     #[test]

@@ -38,7 +38,8 @@ impl BaseUrl {
         if raw.is_empty() || raw.len() > MAX_LEN {
             return Err(Invalid::new(format!("must be a URL of 1 to {MAX_LEN} characters")));
         }
-        let url = Url::parse(raw).map_err(|_| Invalid::new("must be an absolute URL such as https://gitlab.example.com"))?;
+        let url =
+            Url::parse(raw).map_err(|_| Invalid::new("must be an absolute URL such as https://gitlab.example.com"))?;
         match url.scheme() {
             "https" => {}
             "http" if policy.allow_private => {}
@@ -97,9 +98,7 @@ pub fn check_ip(ip: IpAddr, policy: BaseUrlPolicy) -> Result<(), Invalid> {
         v4 => v4,
     };
     if is_never_allowed(ip) {
-        return Err(Invalid::new(
-            "must not point at a link-local, unspecified or cloud metadata address",
-        ));
+        return Err(Invalid::new("must not point at a link-local, unspecified or cloud metadata address"));
     }
     if is_private(ip) && !policy.allow_private {
         return Err(Invalid::new("must not point at a loopback or private-network address"));
@@ -170,7 +169,14 @@ mod tests {
 
     #[test]
     fn private_hosts_need_the_policy() {
-        for host in ["https://127.0.0.1", "https://10.1.2.3", "https://192.168.0.1", "https://localhost:8443", "https://[::1]", "https://[fd12::1]"] {
+        for host in [
+            "https://127.0.0.1",
+            "https://10.1.2.3",
+            "https://192.168.0.1",
+            "https://localhost:8443",
+            "https://[::1]",
+            "https://[fd12::1]",
+        ] {
             assert!(BaseUrl::parse(host, STRICT).is_err(), "{host}");
             assert!(BaseUrl::parse(host, LAX).is_ok(), "{host}");
         }

@@ -152,7 +152,9 @@ impl ConnectionSpec {
             check_mappings_name_repositories(repositories, mappings, &mut errors, MappingsOrigin::Sent);
         }
         match (credentials, repositories, mappings, lookback_days) {
-            (Some(credentials), Some(repositories), Some(service_mappings), Some(lookback_days)) if errors.is_empty() => {
+            (Some(credentials), Some(repositories), Some(service_mappings), Some(lookback_days))
+                if errors.is_empty() =>
+            {
                 Ok(Self { credentials, repositories, service_mappings, lookback_days })
             }
             _ => Err(errors),
@@ -406,10 +408,7 @@ fn parse_mappings(
     errors: &mut ValidationErrors,
 ) -> Option<Vec<ServiceMapping>> {
     if drafts.len() > MAX_SERVICE_MAPPINGS {
-        errors.push(FieldError::new(
-            "/serviceMappings",
-            format!("must list at most {MAX_SERVICE_MAPPINGS} mappings"),
-        ));
+        errors.push(FieldError::new("/serviceMappings", format!("must list at most {MAX_SERVICE_MAPPINGS} mappings")));
         return None;
     }
     let start = errors.errors().len();
@@ -499,7 +498,10 @@ mod tests {
     fn github_draft() -> SpecDraft {
         SpecDraft {
             platform: Some("github".into()),
-            credentials: Some(CredentialsDraft { token: Some("ghp_abcdefghijklmnop1234".into()), ..Default::default() }),
+            credentials: Some(CredentialsDraft {
+                token: Some("ghp_abcdefghijklmnop1234".into()),
+                ..Default::default()
+            }),
             repositories: Some(vec!["acme/checkout-api".into(), "acme/billing-worker".into()]),
             service_mappings: Some(vec![MappingDraft {
                 service_name: Some("checkout-api".into()),
@@ -530,7 +532,12 @@ mod tests {
         draft.lookback_days = Some(0);
         draft.service_mappings = Some(vec![
             MappingDraft { service_name: Some("a".into()), repo: Some("acme/other".into()), ..Default::default() },
-            MappingDraft { service_name: Some("a".into()), repo: None, path_prefix: Some("/abs".into()), ..Default::default() },
+            MappingDraft {
+                service_name: Some("a".into()),
+                repo: None,
+                path_prefix: Some("/abs".into()),
+                ..Default::default()
+            },
         ]);
         let errors = ConnectionSpec::from_draft(draft, POLICY).unwrap_err();
         assert_eq!(
@@ -556,11 +563,9 @@ mod tests {
 
     #[test]
     fn unknown_platform_and_missing_fields() {
-        let errors = ConnectionSpec::from_draft(
-            SpecDraft { platform: Some("svn".into()), ..Default::default() },
-            POLICY,
-        )
-        .unwrap_err();
+        let errors =
+            ConnectionSpec::from_draft(SpecDraft { platform: Some("svn".into()), ..Default::default() }, POLICY)
+                .unwrap_err();
         assert_eq!(fields(&errors), ["/platform", "/credentials", "/repositories"]);
     }
 

@@ -144,9 +144,7 @@ impl Credentials {
         match self {
             Credentials::GitHubToken { .. } => Platform::GitHub,
             Credentials::GitLabToken { .. } => Platform::GitLab,
-            Credentials::BitbucketAppPassword { .. } | Credentials::BitbucketApiToken { .. } => {
-                Platform::Bitbucket
-            }
+            Credentials::BitbucketAppPassword { .. } | Credentials::BitbucketApiToken { .. } => Platform::Bitbucket,
         }
     }
 
@@ -162,9 +160,7 @@ impl Credentials {
     /// The self-hosted API root, if any.
     pub fn base_url(&self) -> Option<&BaseUrl> {
         match self {
-            Credentials::GitHubToken { base_url, .. } | Credentials::GitLabToken { base_url, .. } => {
-                base_url.as_ref()
-            }
+            Credentials::GitHubToken { base_url, .. } | Credentials::GitLabToken { base_url, .. } => base_url.as_ref(),
             _ => None,
         }
     }
@@ -261,10 +257,8 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_secret() {
-        let creds = Credentials::GitHubToken {
-            token: Secret::new("ghp_supersecretvalue1234".into()).unwrap(),
-            base_url: None,
-        };
+        let creds =
+            Credentials::GitHubToken { token: Secret::new("ghp_supersecretvalue1234".into()).unwrap(), base_url: None };
         let printed = format!("{creds:?}");
         assert!(!printed.contains("supersecret"), "{printed}");
     }

@@ -17,8 +17,8 @@ mod access;
 mod base_url;
 mod connection;
 mod credentials;
-mod ids;
 mod idempotency;
+mod ids;
 mod lookback;
 mod mapping;
 mod plan;
@@ -27,7 +27,7 @@ mod repo_name;
 mod sync;
 mod validation;
 
-pub use access::{ApiKeySecret, Permission, PermissionSet, KEY_PREFIX};
+pub use access::{ApiKeySecret, KEY_PREFIX, Permission, PermissionSet};
 pub use base_url::{BaseUrl, BaseUrlPolicy, check_ip};
 pub use connection::{
     BaseUrlField, ConnectionSpec, ConnectionUpdate, CredentialSummary, CredentialsDraft, MAX_REPOSITORIES,

@@ -187,7 +187,8 @@ mod tests {
         for ok in ["main", "release/2026.11", "feature/x-y_z", "v1.2"] {
             assert!(BranchName::new(ok.into()).is_ok(), "{ok}");
         }
-        for bad in ["", "a..b", "a b", "x.lock", "/x", "x/", "a//b", "@", "x~1", "x^", "a:b", ".hidden", "-x", "a@{1}"] {
+        for bad in ["", "a..b", "a b", "x.lock", "/x", "x/", "a//b", "@", "x~1", "x^", "a:b", ".hidden", "-x", "a@{1}"]
+        {
             assert!(BranchName::new(bad.into()).is_err(), "{bad}");
         }
     }

@@ -86,14 +86,11 @@ impl QuotaTable {
     /// [`Invalid`] for an unknown plan or a number that does not parse.
     pub fn with_overrides(mut self, spec: &str) -> Result<Self, Invalid> {
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (plan, value) = part
-                .split_once('=')
-                .ok_or_else(|| Invalid::new(format!("'{part}' is not plan=number")))?;
+            let (plan, value) =
+                part.split_once('=').ok_or_else(|| Invalid::new(format!("'{part}' is not plan=number")))?;
             let plan: Plan = plan.trim().parse()?;
-            let value: u32 = value
-                .trim()
-                .parse()
-                .map_err(|_| Invalid::new(format!("'{part}': limit must be a whole number")))?;
+            let value: u32 =
+                value.trim().parse().map_err(|_| Invalid::new(format!("'{part}': limit must be a whole number")))?;
             match plan {
                 Plan::Free => self.free = value,
                 Plan::Team => self.team = value,

@@ -75,13 +75,7 @@ fn github_owner(owner: &str) -> Result<(), Invalid> {
         && owner.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !owner.starts_with('-')
         && !owner.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Invalid::new(
-            "owner must be 1 to 39 letters, digits or inner hyphens (owner/repo)",
-        ))
-    }
+    if ok { Ok(()) } else { Err(Invalid::new("owner must be 1 to 39 letters, digits or inner hyphens (owner/repo)")) }
 }
 
 fn plain_segment(segment: &str, max: usize, what: &str) -> Result<(), Invalid> {
@@ -92,9 +86,7 @@ fn plain_segment(segment: &str, max: usize, what: &str) -> Result<(), Invalid> {
         return Err(Invalid::new(format!("{what} cannot be . or ..")));
     }
     if !segment.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-        return Err(Invalid::new(format!(
-            "{what} may hold only letters, digits, '-', '_' and '.'"
-        )));
+        return Err(Invalid::new(format!("{what} may hold only letters, digits, '-', '_' and '.'")));
     }
     Ok(())
 }

@@ -295,11 +295,7 @@ pub trait AccountStore: Clone + Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StoreError`] when the store fails.
-    fn revoke_api_key(
-        &self,
-        id: ApiKeyId,
-        at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn revoke_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Finds a live (not revoked) key by the hash of its secret.
     ///
@@ -431,11 +427,7 @@ pub trait IdempotencyStore: Clone + Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StoreError`] when the store fails.
-    fn release(
-        &self,
-        project: ProjectId,
-        key: &IdempotencyKey,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn release(&self, project: ProjectId, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Whether the store answers.

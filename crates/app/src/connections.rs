@@ -1,0 +1,402 @@
+//! Creating, reading, changing and deleting repo connections.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sigsentry_domain::{
+    ConnectionId, ConnectionSpec, CredentialSummary, Credentials, IdempotencyKey, Invalid, PatchDraft, Platform,
+    QuotaExceeded, RepoConnection, RepoName, RepoSyncStatus, ServiceName, SpecDraft, ValidationErrors,
+};
+use sigsentry_ports::{
+    Aad, CipherError, Clock, ConnectionChange, CredentialCipher, IdempotencyBegin, IdempotencyCompletion, ListQuery,
+    NewConnection, NewCredentials, Store, StoreError, StoredResponse, WriteConnectionError,
+};
+
+use crate::{CodeRepos, ProjectScope, new_uuid};
+
+/// An idempotency key and the fingerprint of the request that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprinted {
+    /// The client's key.
+    pub key: IdempotencyKey,
+    /// A digest of the request (method, path, canonical body).
+    pub fingerprint: String,
+}
+
+/// What a create request came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// A new connection, and the response stored for replays.
+    Created(Box<RepoConnection>, StoredResponse),
+    /// A replay of an earlier success with the same key and body.
+    Replayed(StoredResponse),
+}
+
+/// Why a create request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateError {
+    /// The body broke rules.
+    #[error("validation failed: {0}")]
+    Validation(ValidationErrors),
+    /// The project's quota would be passed.
+    #[error(transparent)]
+    Quota(QuotaExceeded),
+    /// A repository is attached to another connection of the project.
+    #[error("repository {repository} is already attached to connection {connection_id}")]
+    RepositoryTaken {
+        /// Its name.
+        repository: RepoName,
+        /// The holder.
+        connection_id: ConnectionId,
+    },
+    /// A service name is mapped by another connection of the project.
+    #[error("service {service_name} is already mapped by connection {connection_id}")]
+    ServiceNameTaken {
+        /// The name.
+        service_name: ServiceName,
+        /// The holder.
+        connection_id: ConnectionId,
+    },
+    /// The key was used with another body.
+    #[error("the idempotency key was used with a different request")]
+    IdempotencyMismatch,
+    /// The key's first request is still running.
+    #[error("a request with this idempotency key is still in progress")]
+    IdempotencyInFlight {
+        /// Seconds to wait before retrying.
+        retry_after_secs: u32,
+    },
+    /// Sealing the credentials failed.
+    #[error(transparent)]
+    Cipher(#[from] CipherError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why an update failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdateError {
+    /// No such connection in the project.
+    #[error("no connection with that id in this project")]
+    NotFound,
+    /// The merged result broke rules.
+    #[error("validation failed: {0}")]
+    Validation(ValidationErrors),
+    /// The project's quota would be passed.
+    #[error(transparent)]
+    Quota(QuotaExceeded),
+    /// A repository is attached to another connection of the project.
+    #[error("repository {repository} is already attached to connection {connection_id}")]
+    RepositoryTaken {
+        /// Its name.
+        repository: RepoName,
+        /// The holder.
+        connection_id: ConnectionId,
+    },
+    /// A service name is mapped by another connection of the project.
+    #[error("service {service_name} is already mapped by connection {connection_id}")]
+    ServiceNameTaken {
+        /// The name.
+        service_name: ServiceName,
+        /// The holder.
+        connection_id: ConnectionId,
+    },
+    /// The connection kept changing under us.
+    #[error("the connection was changed concurrently; retry")]
+    Contended,
+    /// Sealing the credentials failed.
+    #[error(transparent)]
+    Cipher(#[from] CipherError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A lookup of one connection failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotFoundOr {
+    /// No such connection in the project.
+    #[error("no connection with that id in this project")]
+    NotFound,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionPage {
+    /// The connections.
+    pub items: Vec<RepoConnection>,
+    /// The cursor of the next page, `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// How many times an update is recomputed when a concurrent one wins.
+const UPDATE_ATTEMPTS: usize = 5;
+const CURSOR_PREFIX: &str = "c1";
+
+/// An opaque cursor for the page after `id`.
+pub fn encode_cursor(id: ConnectionId) -> String {
+    format!("{CURSOR_PREFIX}{}", URL_SAFE_NO_PAD.encode(id.as_uuid().as_bytes()))
+}
+
+/// Reads a cursor back.
+///
+/// # Errors
+/// [`Invalid`] when it is not a cursor this service gave out.
+pub fn decode_cursor(cursor: &str) -> Result<ConnectionId, Invalid> {
+    let invalid = || Invalid::new("is not a cursor from a previous page");
+    let bytes = cursor.strip_prefix(CURSOR_PREFIX).and_then(|b| URL_SAFE_NO_PAD.decode(b).ok()).ok_or_else(invalid)?;
+    let uuid = uuid::Uuid::from_slice(&bytes).map_err(|_| invalid())?;
+    Ok(ConnectionId::from_uuid(uuid))
+}
+
+impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
+    /// Creates a connection. With an idempotency key, a retry of a success
+    /// replays it, and the creation and the stored response commit together.
+    /// `render` builds the response to store and send.
+    ///
+    /// # Errors
+    /// [`CreateError`].
+    pub async fn create_connection(
+        &self,
+        scope: ProjectScope,
+        draft: SpecDraft,
+        idempotency: Option<Fingerprinted>,
+        render: impl FnOnce(&RepoConnection) -> StoredResponse,
+    ) -> Result<CreateOutcome, CreateError> {
+        let spec = ConnectionSpec::from_draft(draft, self.config.base_url_policy).map_err(CreateError::Validation)?;
+        if let Some(idem) = &idempotency {
+            let begin = self
+                .store
+                .begin(
+                    scope.project_id,
+                    &idem.key,
+                    &idem.fingerprint,
+                    self.clock.now(),
+                    self.config.idempotency_lease_secs,
+                    self.config.idempotency_retention_secs,
+                )
+                .await?;
+            match begin {
+                IdempotencyBegin::Claimed => {}
+                IdempotencyBegin::Replay(response) => return Ok(CreateOutcome::Replayed(response)),
+                IdempotencyBegin::Mismatch => return Err(CreateError::IdempotencyMismatch),
+                IdempotencyBegin::InFlight { retry_after_secs } => {
+                    return Err(CreateError::IdempotencyInFlight { retry_after_secs });
+                }
+            }
+        }
+        let result = self.insert_connection(scope, spec, idempotency.as_ref(), render).await;
+        if result.is_err()
+            && let Some(idem) = &idempotency
+            && let Err(error) = self.store.release(scope.project_id, &idem.key).await
+        {
+            // The claim then lapses after its lease; the request's own error matters more.
+            tracing::warn!(%error, "could not release an idempotency claim");
+        }
+        result
+    }
+
+    async fn insert_connection(
+        &self,
+        scope: ProjectScope,
+        spec: ConnectionSpec,
+        idempotency: Option<&Fingerprinted>,
+        render: impl FnOnce(&RepoConnection) -> StoredResponse,
+    ) -> Result<CreateOutcome, CreateError> {
+        let now = self.clock.now();
+        let id = ConnectionId::from_uuid(new_uuid());
+        let aad = Aad { tenant_id: scope.tenant_id, project_id: scope.project_id, connection_id: id };
+        let credentials = self.seal(&spec.credentials, &aad)?;
+        let connection = RepoConnection {
+            id,
+            tenant_id: scope.tenant_id,
+            project_id: scope.project_id,
+            platform: spec.platform(),
+            credentials: CredentialSummary {
+                kind: credentials.kind,
+                hint: credentials.hint.clone(),
+                base_url: credentials.base_url.clone(),
+                updated_at: now,
+            },
+            sync: spec.repositories.iter().cloned().map(RepoSyncStatus::pending).collect(),
+            repositories: spec.repositories.clone(),
+            service_mappings: spec.service_mappings.clone(),
+            lookback_days: spec.lookback_days,
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let response = render(&connection);
+        let new = NewConnection {
+            id,
+            tenant_id: scope.tenant_id,
+            project_id: scope.project_id,
+            platform: spec.platform(),
+            credentials,
+            repositories: spec.repositories,
+            service_mappings: spec.service_mappings,
+            lookback_days: spec.lookback_days,
+            created_at: now,
+        };
+        let completion =
+            idempotency.map(|idem| IdempotencyCompletion { key: idem.key.clone(), response: response.clone() });
+        let limit = self.config.quotas.repositories_per_project(scope.plan);
+        match self.store.create_connection(new, limit, completion).await {
+            Ok(()) => {
+                tracing::info!(connection_id = %id, platform = %connection.platform, repositories = connection.repositories.len(), "repo connection created");
+                Ok(CreateOutcome::Created(Box::new(connection), response))
+            }
+            Err(WriteConnectionError::QuotaExceeded(q)) => Err(CreateError::Quota(q)),
+            Err(WriteConnectionError::RepositoryTaken { repository, connection_id }) => {
+                Err(CreateError::RepositoryTaken { repository, connection_id })
+            }
+            Err(WriteConnectionError::ServiceNameTaken { service_name, connection_id }) => {
+                Err(CreateError::ServiceNameTaken { service_name, connection_id })
+            }
+            Err(WriteConnectionError::Store(e)) => Err(CreateError::Store(e)),
+            Err(other @ (WriteConnectionError::NotFound | WriteConnectionError::VersionConflict)) => {
+                Err(CreateError::Store(StoreError::Unexpected(other.to_string())))
+            }
+        }
+    }
+
+    fn seal(&self, credentials: &Credentials, aad: &Aad) -> Result<NewCredentials, CipherError> {
+        Ok(NewCredentials {
+            kind: credentials.kind(),
+            hint: credentials.hint(),
+            base_url: credentials.base_url().cloned(),
+            sealed: self.cipher.seal(&credentials.sealed_plaintext(), aad)?,
+        })
+    }
+
+    /// Reads one connection of the project.
+    ///
+    /// # Errors
+    /// [`NotFoundOr::NotFound`] when it is not in the project.
+    pub async fn get_connection(&self, scope: ProjectScope, id: ConnectionId) -> Result<RepoConnection, NotFoundOr> {
+        self.store.get_connection(scope.project_id, id).await?.ok_or(NotFoundOr::NotFound)
+    }
+
+    /// Lists connections of the project: `limit` (1..=100) per page.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    pub async fn list_connections(
+        &self,
+        scope: ProjectScope,
+        platform: Option<Platform>,
+        is_active: Option<bool>,
+        after: Option<ConnectionId>,
+        limit: u32,
+    ) -> Result<ConnectionPage, StoreError> {
+        // One more row than asked tells whether another page exists.
+        let query = ListQuery { platform, is_active, after, limit: limit + 1 };
+        let mut items = self.store.list_connections(scope.project_id, query).await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|c| encode_cursor(c.id))
+        } else {
+            None
+        };
+        Ok(ConnectionPage { items, next_cursor })
+    }
+
+    /// Applies a partial update; the merged result must pass every rule.
+    ///
+    /// # Errors
+    /// [`UpdateError`].
+    pub async fn update_connection(
+        &self,
+        scope: ProjectScope,
+        id: ConnectionId,
+        draft: PatchDraft,
+    ) -> Result<(), UpdateError> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self.store.get_connection(scope.project_id, id).await?.ok_or(UpdateError::NotFound)?;
+            let update = current.apply(draft.clone(), self.config.base_url_policy).map_err(UpdateError::Validation)?;
+            let now = self.clock.now();
+            let credentials = match &update.credentials {
+                None => None,
+                Some(creds) => {
+                    let aad = Aad { tenant_id: scope.tenant_id, project_id: scope.project_id, connection_id: id };
+                    Some(self.seal(creds, &aad)?)
+                }
+            };
+            let change = ConnectionChange {
+                id,
+                project_id: scope.project_id,
+                expected_version: current.version,
+                credentials,
+                added: u32::try_from(update.added.len()).unwrap_or(u32::MAX),
+                repositories: update.repositories,
+                service_mappings: update.service_mappings,
+                lookback_days: update.lookback_days,
+                is_active: update.is_active,
+                resync_all: update.resync_all,
+                at: now,
+            };
+            let limit = self.config.quotas.repositories_per_project(scope.plan);
+            match self.store.update_connection(change, limit).await {
+                Ok(()) => {
+                    tracing::info!(connection_id = %id, "repo connection updated");
+                    return Ok(());
+                }
+                Err(WriteConnectionError::VersionConflict) => continue,
+                Err(WriteConnectionError::NotFound) => return Err(UpdateError::NotFound),
+                Err(WriteConnectionError::QuotaExceeded(q)) => return Err(UpdateError::Quota(q)),
+                Err(WriteConnectionError::RepositoryTaken { repository, connection_id }) => {
+                    return Err(UpdateError::RepositoryTaken { repository, connection_id });
+                }
+                Err(WriteConnectionError::ServiceNameTaken { service_name, connection_id }) => {
+                    return Err(UpdateError::ServiceNameTaken { service_name, connection_id });
+                }
+                Err(WriteConnectionError::Store(e)) => return Err(UpdateError::Store(e)),
+            }
+        }
+        Err(UpdateError::Contended)
+    }
+
+    /// Deletes a connection and its cached data.
+    ///
+    /// # Errors
+    /// [`NotFoundOr::NotFound`] when it is not in the project.
+    pub async fn delete_connection(&self, scope: ProjectScope, id: ConnectionId) -> Result<(), NotFoundOr> {
+        if self.store.delete_connection(scope.project_id, id).await? {
+            tracing::info!(connection_id = %id, "repo connection deleted");
+            Ok(())
+        } else {
+            Err(NotFoundOr::NotFound)
+        }
+    }
+
+    /// Wipes a connection's cache; every repository goes back to `pending`.
+    ///
+    /// # Errors
+    /// [`NotFoundOr::NotFound`] when it is not in the project.
+    pub async fn invalidate_cache(&self, scope: ProjectScope, id: ConnectionId) -> Result<(), NotFoundOr> {
+        if self.store.invalidate_cache(scope.project_id, id, self.clock.now()).await? {
+            tracing::info!(connection_id = %id, "repo cache invalidated");
+            Ok(())
+        } else {
+            Err(NotFoundOr::NotFound)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_garbage() {
+        let id = ConnectionId::from_uuid(uuid::Uuid::now_v7());
+        assert_eq!(decode_cursor(&encode_cursor(id)).unwrap(), id);
+        assert!(decode_cursor("abc").is_err());
+        assert!(decode_cursor("c1!!").is_err());
+        assert!(decode_cursor("c1AAAA").is_err());
+    }
+}

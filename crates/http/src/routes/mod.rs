@@ -1,0 +1,52 @@
+//! Route table.
+
+mod connections;
+mod ops;
+
+use actix_web::{HttpResponse, web};
+use sigsentry_ports::{Clock, CredentialCipher, Store};
+
+use crate::error::{ApiError, ErrorCode};
+
+pub use connections::*;
+pub use ops::*;
+
+/// Registers every route. A known path with another method answers 405.
+pub fn configure<S: Store, C: CredentialCipher, K: Clock>(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").route(web::get().to(healthz)).default_service(web::to(only_get)))
+        .service(web::resource("/readyz").route(web::get().to(readyz::<S, C, K>)).default_service(web::to(only_get)))
+        .service(
+            web::resource("/v1/openapi.json").route(web::get().to(openapi_document)).default_service(web::to(only_get)),
+        )
+        .service(
+            web::resource("/v1/config/repos")
+                .route(web::get().to(list_connections::<S, C, K>))
+                .route(web::post().to(create_connection::<S, C, K>))
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ApiError::method_not_allowed("GET, POST"))
+                })),
+        )
+        .service(
+            web::resource("/v1/config/repos/{id}")
+                .route(web::get().to(get_connection::<S, C, K>))
+                .route(web::put().to(update_connection::<S, C, K>))
+                .route(web::delete().to(delete_connection::<S, C, K>))
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ApiError::method_not_allowed("GET, PUT, DELETE"))
+                })),
+        )
+        .service(
+            web::resource("/v1/config/repos/{id}/cache")
+                .route(web::delete().to(invalidate_cache::<S, C, K>))
+                .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::method_not_allowed("DELETE")) })),
+        );
+}
+
+async fn only_get() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::method_not_allowed("GET"))
+}
+
+/// Unknown paths.
+pub async fn no_route() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(ErrorCode::NotFound, "No such route. See GET /v1/openapi.json for the API."))
+}

@@ -1,0 +1,420 @@
+//! Repo connections: the quota and uniqueness rules run inside one
+//! `BEGIN IMMEDIATE` transaction per write, so concurrent writers (threads or
+//! processes) are serialized by SQLite's single write lock.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use sigsentry_domain::{ConnectionId, ProjectId, QuotaExceeded, RepoConnection, RepoName, ServiceMapping, SyncState};
+use sigsentry_ports::{
+    ConnectionChange, ConnectionStore, IdempotencyCompletion, ListQuery, NewConnection, SealedCredentialsRow,
+    SealedSecret, StoreError, WriteConnectionError,
+};
+
+use super::SqliteStore;
+use super::error::TxError;
+use super::rows::{ConnectionRow, MappingRow, RepoRow, assemble, count_u32, fmt_time, parse};
+use super::schema::{connection_repositories as repos, idempotency_keys, repo_connections as conns, service_mappings};
+
+impl ConnectionStore for SqliteStore {
+    async fn create_connection(
+        &self,
+        new: NewConnection,
+        limit: u32,
+        completion: Option<IdempotencyCompletion>,
+    ) -> Result<(), WriteConnectionError> {
+        self.run(move |c| c.immediate_transaction(|c| create(c, &new, limit, completion.as_ref()))).await
+    }
+
+    async fn get_connection(&self, project: ProjectId, id: ConnectionId) -> Result<Option<RepoConnection>, StoreError> {
+        self.run(move |c| {
+            let rows = conns::table
+                .filter(conns::project_id.eq(project.to_string()))
+                .filter(conns::id.eq(id.to_string()))
+                .select(ConnectionRow::as_select())
+                .load(c)?;
+            Ok(load_full(c, rows)?.pop())
+        })
+        .await
+    }
+
+    async fn list_connections(&self, project: ProjectId, query: ListQuery) -> Result<Vec<RepoConnection>, StoreError> {
+        self.run(move |c| {
+            let mut select = conns::table.filter(conns::project_id.eq(project.to_string())).into_boxed();
+            if let Some(platform) = query.platform {
+                select = select.filter(conns::platform.eq(platform.as_str()));
+            }
+            if let Some(active) = query.is_active {
+                select = select.filter(conns::is_active.eq(active));
+            }
+            if let Some(after) = query.after {
+                // Hyphenated lowercase UUIDs sort as text the way the UUIDs sort.
+                select = select.filter(conns::id.gt(after.to_string()));
+            }
+            let rows = select
+                .order(conns::id.asc())
+                .limit(i64::from(query.limit))
+                .select(ConnectionRow::as_select())
+                .load(c)?;
+            load_full(c, rows)
+        })
+        .await
+    }
+
+    async fn update_connection(&self, change: ConnectionChange, limit: u32) -> Result<(), WriteConnectionError> {
+        self.run(move |c| c.immediate_transaction(|c| update(c, &change, limit))).await
+    }
+
+    async fn delete_connection(&self, project: ProjectId, id: ConnectionId) -> Result<bool, StoreError> {
+        self.run(move |c| {
+            let deleted = diesel::delete(
+                conns::table.filter(conns::project_id.eq(project.to_string())).filter(conns::id.eq(id.to_string())),
+            )
+            .execute(c)?;
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn invalidate_cache(
+        &self,
+        project: ProjectId,
+        id: ConnectionId,
+        _at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // `_at` will date the cache wipe once the cache tables exist.
+        self.run(move |c| {
+            c.transaction(|c| {
+                let id = id.to_string();
+                let exists = conns::table
+                    .filter(conns::project_id.eq(project.to_string()))
+                    .filter(conns::id.eq(&id))
+                    .select(conns::id)
+                    .first::<String>(c)
+                    .optional()?;
+                if exists.is_none() {
+                    return Ok(false);
+                }
+                diesel::update(repos::table.filter(repos::connection_id.eq(&id)))
+                    .set((
+                        repos::sync_state.eq(SyncState::Pending.as_str()),
+                        repos::last_synced_at.eq(None::<String>),
+                        repos::sync_error.eq(None::<String>),
+                    ))
+                    .execute(c)?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn credentials_not_under(
+        &self,
+        active_key_id: &str,
+        limit: u32,
+    ) -> Result<Vec<SealedCredentialsRow>, StoreError> {
+        let active_key_id = active_key_id.to_owned();
+        self.run(move |c| {
+            let rows = conns::table
+                .filter(conns::credential_key_id.ne(&active_key_id))
+                .order(conns::id.asc())
+                .limit(i64::from(limit))
+                .select((
+                    conns::id,
+                    conns::tenant_id,
+                    conns::project_id,
+                    conns::credential_key_id,
+                    conns::credential_ciphertext,
+                ))
+                .load::<(String, String, String, String, Vec<u8>)>(c)?;
+            rows.into_iter()
+                .map(|(id, tenant, project, key_id, ciphertext)| {
+                    Ok(SealedCredentialsRow {
+                        connection_id: parse(&id, "connection id")?,
+                        tenant_id: parse(&tenant, "connection tenant id")?,
+                        project_id: parse(&project, "connection project id")?,
+                        sealed: SealedSecret { key_id, ciphertext },
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn reseal_credentials(
+        &self,
+        connection_id: ConnectionId,
+        old: &SealedSecret,
+        new: SealedSecret,
+    ) -> Result<bool, StoreError> {
+        let old = old.clone();
+        self.run(move |c| {
+            // Compare-and-swap: a user who rotated the credentials since they
+            // were read wins, and this reseal reports `false`.
+            let updated = diesel::update(
+                conns::table
+                    .filter(conns::id.eq(connection_id.to_string()))
+                    .filter(conns::credential_key_id.eq(&old.key_id))
+                    .filter(conns::credential_ciphertext.eq(&old.ciphertext)),
+            )
+            .set((conns::credential_key_id.eq(&new.key_id), conns::credential_ciphertext.eq(&new.ciphertext)))
+            .execute(c)?;
+            Ok(updated > 0)
+        })
+        .await
+    }
+}
+
+/// Loads the children of `rows` with one query per child table and builds
+/// full connections, in the order of `rows`.
+fn load_full(c: &mut SqliteConnection, rows: Vec<ConnectionRow>) -> Result<Vec<RepoConnection>, TxError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let repo_rows = repos::table
+        .filter(repos::connection_id.eq_any(&ids))
+        .order((repos::connection_id, repos::position))
+        .select(RepoRow::as_select())
+        .load(c)?;
+    let mapping_rows = service_mappings::table
+        .filter(service_mappings::connection_id.eq_any(&ids))
+        .order((service_mappings::connection_id, service_mappings::position))
+        .select(MappingRow::as_select())
+        .load(c)?;
+    let mut by_conn_repos: HashMap<String, Vec<RepoRow>> = HashMap::new();
+    for row in repo_rows {
+        by_conn_repos.entry(row.connection_id.clone()).or_default().push(row);
+    }
+    let mut by_conn_mappings: HashMap<String, Vec<MappingRow>> = HashMap::new();
+    for row in mapping_rows {
+        by_conn_mappings.entry(row.connection_id.clone()).or_default().push(row);
+    }
+    Ok(assemble(rows, by_conn_repos, by_conn_mappings)?)
+}
+
+fn project_repository_count(c: &mut SqliteConnection, project: &str) -> QueryResult<u32> {
+    let n: i64 = repos::table.filter(repos::project_id.eq(project)).count().get_result(c)?;
+    Ok(count_u32(n))
+}
+
+/// The first repository or service name of the request that another
+/// connection of the project (not `own`) already holds, as a refusal.
+fn find_taken(
+    c: &mut SqliteConnection,
+    project: &str,
+    own: &str,
+    repositories: &[RepoName],
+    mappings: &[ServiceMapping],
+) -> Result<Option<WriteConnectionError>, TxError> {
+    let keys: Vec<String> = repositories.iter().map(RepoName::key).collect();
+    let held: HashMap<String, String> = repos::table
+        .filter(repos::project_id.eq(project))
+        .filter(repos::connection_id.ne(own))
+        .filter(repos::name_key.eq_any(&keys))
+        .select((repos::name_key, repos::connection_id))
+        .load::<(String, String)>(c)?
+        .into_iter()
+        .collect();
+    for (repo, key) in repositories.iter().zip(&keys) {
+        if let Some(holder) = held.get(key) {
+            return Ok(Some(WriteConnectionError::RepositoryTaken {
+                repository: repo.clone(),
+                connection_id: parse(holder, "connection id")?,
+            }));
+        }
+    }
+    let names: Vec<&str> = mappings.iter().map(|m| m.service_name.as_str()).collect();
+    let held: HashMap<String, String> = service_mappings::table
+        .filter(service_mappings::project_id.eq(project))
+        .filter(service_mappings::connection_id.ne(own))
+        .filter(service_mappings::service_name.eq_any(&names))
+        .select((service_mappings::service_name, service_mappings::connection_id))
+        .load::<(String, String)>(c)?
+        .into_iter()
+        .collect();
+    for mapping in mappings {
+        if let Some(holder) = held.get(mapping.service_name.as_str()) {
+            return Ok(Some(WriteConnectionError::ServiceNameTaken {
+                service_name: mapping.service_name.clone(),
+                connection_id: parse(holder, "connection id")?,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Inserts the child rows of a connection. The checks before make a UNIQUE
+/// violation here unexpected; if one slips through anyway it is still
+/// reported as the name being taken, naming the holder, rather than as a failure.
+fn insert_children(
+    c: &mut SqliteConnection,
+    project: &str,
+    own: &str,
+    repo_rows: &[RepoRow],
+    repositories: &[RepoName],
+    mappings: &[ServiceMapping],
+) -> Result<(), TxError> {
+    let mapping_rows: Vec<MappingRow> =
+        mappings.iter().enumerate().map(|(i, m)| MappingRow::from_domain(own, project, i, m)).collect();
+    let inserted = diesel::insert_into(repos::table)
+        .values(repo_rows)
+        .execute(c)
+        .and_then(|_| diesel::insert_into(service_mappings::table).values(&mapping_rows).execute(c));
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
+            match find_taken(c, project, own, repositories, mappings)? {
+                Some(taken) => Err(taken.into()),
+                None => Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info).into()),
+            }
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn requested(n: usize) -> u32 {
+    count_u32(n)
+}
+
+fn create(
+    c: &mut SqliteConnection,
+    new: &NewConnection,
+    limit: u32,
+    completion: Option<&IdempotencyCompletion>,
+) -> Result<(), TxError> {
+    let project = new.project_id.to_string();
+    let id = new.id.to_string();
+    let used = project_repository_count(c, &project)?;
+    QuotaExceeded::check(limit, used, requested(new.repositories.len()))?;
+    if let Some(taken) = find_taken(c, &project, &id, &new.repositories, &new.service_mappings)? {
+        return Err(taken.into());
+    }
+    let created_at = fmt_time(new.created_at);
+    let creds = &new.credentials;
+    let row = ConnectionRow {
+        id: id.clone(),
+        tenant_id: new.tenant_id.to_string(),
+        project_id: project.clone(),
+        platform: new.platform.as_str().to_owned(),
+        credential_kind: creds.kind.as_str().to_owned(),
+        credential_hint: creds.hint.clone(),
+        base_url: creds.base_url.as_ref().map(|u| u.as_str().to_owned()),
+        credential_key_id: creds.sealed.key_id.clone(),
+        credential_ciphertext: creds.sealed.ciphertext.clone(),
+        credentials_updated_at: created_at.clone(),
+        lookback_days: i64::from(new.lookback_days.get()),
+        is_active: true,
+        version: 1,
+        created_at: created_at.clone(),
+        updated_at: created_at,
+    };
+    diesel::insert_into(conns::table).values(&row).execute(c)?;
+    let repo_rows: Vec<RepoRow> =
+        new.repositories.iter().enumerate().map(|(i, r)| RepoRow::pending(&id, &project, i, r)).collect();
+    insert_children(c, &project, &id, &repo_rows, &new.repositories, &new.service_mappings)?;
+    if let Some(done) = completion {
+        complete_idempotency(c, &project, done)?;
+    }
+    Ok(())
+}
+
+/// Records the response under the claimed key, in the creating transaction,
+/// so a retry either finds the creation with its response or neither.
+fn complete_idempotency(c: &mut SqliteConnection, project: &str, done: &IdempotencyCompletion) -> QueryResult<()> {
+    let updated = diesel::update(
+        idempotency_keys::table
+            .filter(idempotency_keys::project_id.eq(project))
+            .filter(idempotency_keys::key.eq(done.key.as_str())),
+    )
+    .set((
+        idempotency_keys::state.eq("completed"),
+        idempotency_keys::response_status.eq(Some(i64::from(done.response.status))),
+        idempotency_keys::response_body.eq(Some(&done.response.body)),
+        idempotency_keys::response_location.eq(done.response.location.as_ref()),
+    ))
+    .execute(c)?;
+    if updated == 0 {
+        // The claim was released or purged meanwhile: the creation stands, a
+        // retry with this key will simply not be recognised as one.
+        tracing::warn!(project, "idempotency claim vanished before its request completed");
+    }
+    Ok(())
+}
+
+fn update(c: &mut SqliteConnection, change: &ConnectionChange, limit: u32) -> Result<(), TxError> {
+    let project = change.project_id.to_string();
+    let id = change.id.to_string();
+    let version: Option<i64> = conns::table
+        .filter(conns::project_id.eq(&project))
+        .filter(conns::id.eq(&id))
+        .select(conns::version)
+        .first(c)
+        .optional()?;
+    let Some(version) = version else {
+        return Err(WriteConnectionError::NotFound.into());
+    };
+    if version != change.expected_version {
+        return Err(WriteConnectionError::VersionConflict.into());
+    }
+
+    let old: Vec<RepoRow> = repos::table.filter(repos::connection_id.eq(&id)).select(RepoRow::as_select()).load(c)?;
+    let new_keys: HashSet<String> = change.repositories.iter().map(RepoName::key).collect();
+    let removed = old.iter().filter(|r| !new_keys.contains(&r.name_key)).count();
+    // Repositories this change drops free their slots, so swapping one
+    // repository for another at the limit is allowed.
+    let used = project_repository_count(c, &project)?.saturating_sub(count_u32(removed));
+    QuotaExceeded::check(limit, used, change.added)?;
+    if let Some(taken) = find_taken(c, &project, &id, &change.repositories, &change.service_mappings)? {
+        return Err(taken.into());
+    }
+
+    // Delete first, then insert the new lists: rewriting in place would trip
+    // over the (connection, position) keys and the project-wide UNIQUEs.
+    diesel::delete(repos::table.filter(repos::connection_id.eq(&id))).execute(c)?;
+    diesel::delete(service_mappings::table.filter(service_mappings::connection_id.eq(&id))).execute(c)?;
+    let mut kept: HashMap<String, RepoRow> = old.into_iter().map(|r| (r.name_key.clone(), r)).collect();
+    let repo_rows: Vec<RepoRow> = change
+        .repositories
+        .iter()
+        .enumerate()
+        .map(|(i, repo)| {
+            let mut row = RepoRow::pending(&id, &project, i, repo);
+            if !change.resync_all
+                && let Some(before) = kept.remove(&row.name_key)
+            {
+                row.sync_state = before.sync_state;
+                row.last_synced_at = before.last_synced_at;
+                row.sync_error = before.sync_error;
+            }
+            row
+        })
+        .collect();
+    insert_children(c, &project, &id, &repo_rows, &change.repositories, &change.service_mappings)?;
+
+    let at = fmt_time(change.at);
+    let target = conns::table.filter(conns::id.eq(&id));
+    if let Some(creds) = &change.credentials {
+        diesel::update(target)
+            .set((
+                conns::credential_kind.eq(creds.kind.as_str()),
+                conns::credential_hint.eq(creds.hint.as_ref()),
+                conns::base_url.eq(creds.base_url.as_ref().map(|u| u.as_str())),
+                conns::credential_key_id.eq(&creds.sealed.key_id),
+                conns::credential_ciphertext.eq(&creds.sealed.ciphertext),
+                conns::credentials_updated_at.eq(&at),
+            ))
+            .execute(c)?;
+    }
+    diesel::update(target)
+        .set((
+            conns::lookback_days.eq(i64::from(change.lookback_days.get())),
+            conns::is_active.eq(change.is_active),
+            conns::version.eq(version + 1),
+            conns::updated_at.eq(&at),
+        ))
+        .execute(c)?;
+    Ok(())
+}

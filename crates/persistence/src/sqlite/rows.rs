@@ -1,0 +1,300 @@
+//! Rows as stored, and their mapping to and from domain types.
+//!
+//! Reading back never panics: a value that no longer parses is reported as
+//! [`StoreError::Unexpected`].
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use diesel::prelude::*;
+use diesel::sqlite::Sqlite;
+use sigsentry_domain::{
+    BaseUrl, BaseUrlPolicy, BranchName, CredentialKind, CredentialSummary, Invalid, LookbackDays, PathPrefix,
+    PermissionSet, Platform, RepoConnection, RepoName, RepoSyncStatus, ServiceMapping, ServiceName, SyncState,
+};
+use sigsentry_ports::{ApiKeyRecord, Project, StoreError, Tenant};
+
+use super::error::corrupt_row;
+use super::schema::{api_keys, connection_repositories, projects, repo_connections, service_mappings, tenants};
+
+/// Formats a time the way every time column holds it: UTC, milliseconds,
+/// `Z`, fixed width, so text order is time order.
+pub(crate) fn fmt_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `at` minus `secs` seconds, stored form; clamps instead of overflowing.
+pub(crate) fn fmt_time_before(at: DateTime<Utc>, secs: u32) -> String {
+    fmt_time(at.checked_sub_signed(TimeDelta::seconds(i64::from(secs))).unwrap_or(DateTime::<Utc>::MIN_UTC))
+}
+
+pub(crate) fn parse_time(value: &str, what: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(value).map(|t| t.with_timezone(&Utc)).map_err(|e| corrupt_row(what, e))
+}
+
+fn parse_opt_time(value: Option<&str>, what: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    value.map(|v| parse_time(v, what)).transpose()
+}
+
+pub(crate) fn parse<T: FromStr<Err = Invalid>>(value: &str, what: &str) -> Result<T, StoreError> {
+    value.parse().map_err(|e| corrupt_row(what, e))
+}
+
+fn check<T>(result: Result<T, Invalid>, what: &str) -> Result<T, StoreError> {
+    result.map_err(|e| corrupt_row(what, e))
+}
+
+/// Stored URLs were checked when written; reading them back must not fail
+/// because the private-address policy changed since.
+const STORED_URL_POLICY: BaseUrlPolicy = BaseUrlPolicy { allow_private: true };
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tenants, check_for_backend(Sqlite))]
+pub(crate) struct TenantRow {
+    pub id: String,
+    pub name: String,
+    pub plan: String,
+    pub created_at: String,
+}
+
+impl TenantRow {
+    pub(crate) fn from_domain(tenant: &Tenant) -> Self {
+        Self {
+            id: tenant.id.to_string(),
+            name: tenant.name.clone(),
+            plan: tenant.plan.as_str().to_owned(),
+            created_at: fmt_time(tenant.created_at),
+        }
+    }
+
+    pub(crate) fn into_domain(self) -> Result<Tenant, StoreError> {
+        Ok(Tenant {
+            id: parse(&self.id, "tenant id")?,
+            name: self.name,
+            plan: parse(&self.plan, "tenant plan")?,
+            created_at: parse_time(&self.created_at, "tenant creation time")?,
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = projects, check_for_backend(Sqlite))]
+pub(crate) struct ProjectRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+impl ProjectRow {
+    pub(crate) fn from_domain(project: &Project) -> Self {
+        Self {
+            id: project.id.to_string(),
+            tenant_id: project.tenant_id.to_string(),
+            name: project.name.clone(),
+            created_at: fmt_time(project.created_at),
+        }
+    }
+
+    pub(crate) fn into_domain(self) -> Result<Project, StoreError> {
+        Ok(Project {
+            id: parse(&self.id, "project id")?,
+            tenant_id: parse(&self.tenant_id, "project tenant id")?,
+            name: self.name,
+            created_at: parse_time(&self.created_at, "project creation time")?,
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_keys, check_for_backend(Sqlite))]
+pub(crate) struct ApiKeyRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub project_id: Option<String>,
+    pub name: String,
+    pub key_hash: String,
+    pub permissions: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+impl ApiKeyRow {
+    pub(crate) fn into_domain(self) -> Result<ApiKeyRecord, StoreError> {
+        // An empty set is stored as "", which `parse_list` refuses.
+        let permissions = if self.permissions.is_empty() {
+            PermissionSet::default()
+        } else {
+            check(PermissionSet::parse_list(&self.permissions), "API key permissions")?
+        };
+        Ok(ApiKeyRecord {
+            id: parse(&self.id, "API key id")?,
+            tenant_id: parse(&self.tenant_id, "API key tenant id")?,
+            project_id: self.project_id.as_deref().map(|p| parse(p, "API key project id")).transpose()?,
+            name: self.name,
+            permissions,
+            created_at: parse_time(&self.created_at, "API key creation time")?,
+            revoked_at: parse_opt_time(self.revoked_at.as_deref(), "API key revocation time")?,
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = repo_connections, check_for_backend(Sqlite))]
+pub(crate) struct ConnectionRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub project_id: String,
+    pub platform: String,
+    pub credential_kind: String,
+    pub credential_hint: Option<String>,
+    pub base_url: Option<String>,
+    pub credential_key_id: String,
+    pub credential_ciphertext: Vec<u8>,
+    pub credentials_updated_at: String,
+    pub lookback_days: i64,
+    pub is_active: bool,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = connection_repositories, check_for_backend(Sqlite))]
+pub(crate) struct RepoRow {
+    pub connection_id: String,
+    pub project_id: String,
+    pub position: i64,
+    pub name: String,
+    pub name_key: String,
+    pub sync_state: String,
+    pub last_synced_at: Option<String>,
+    pub sync_error: Option<String>,
+}
+
+impl RepoRow {
+    /// A repository that nobody has synced yet.
+    pub(crate) fn pending(connection_id: &str, project_id: &str, position: usize, repo: &RepoName) -> Self {
+        Self {
+            connection_id: connection_id.to_owned(),
+            project_id: project_id.to_owned(),
+            position: position_value(position),
+            name: repo.as_str().to_owned(),
+            name_key: repo.key(),
+            sync_state: SyncState::Pending.as_str().to_owned(),
+            last_synced_at: None,
+            sync_error: None,
+        }
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = service_mappings, check_for_backend(Sqlite))]
+pub(crate) struct MappingRow {
+    pub connection_id: String,
+    pub project_id: String,
+    pub position: i64,
+    pub service_name: String,
+    pub repo: String,
+    pub path_prefix: String,
+    pub default_branch: Option<String>,
+}
+
+impl MappingRow {
+    pub(crate) fn from_domain(connection_id: &str, project_id: &str, position: usize, m: &ServiceMapping) -> Self {
+        Self {
+            connection_id: connection_id.to_owned(),
+            project_id: project_id.to_owned(),
+            position: position_value(position),
+            service_name: m.service_name.as_str().to_owned(),
+            repo: m.repo.as_str().to_owned(),
+            path_prefix: m.path_prefix.as_str().to_owned(),
+            default_branch: m.default_branch.as_ref().map(|b| b.as_str().to_owned()),
+        }
+    }
+}
+
+/// Lists hold at most a few thousand items, far below `i64::MAX`.
+fn position_value(position: usize) -> i64 {
+    i64::try_from(position).unwrap_or(i64::MAX)
+}
+
+/// A count as the domain wants it; a count past `u32::MAX` saturates.
+pub(crate) fn count_u32(n: impl TryInto<u32>) -> u32 {
+    n.try_into().unwrap_or(u32::MAX)
+}
+
+/// Builds full connections from their rows. Child rows must be in position
+/// order; `repos` and `mappings` are keyed by connection id.
+pub(crate) fn assemble(
+    rows: Vec<ConnectionRow>,
+    mut repos: HashMap<String, Vec<RepoRow>>,
+    mut mappings: HashMap<String, Vec<MappingRow>>,
+) -> Result<Vec<RepoConnection>, StoreError> {
+    rows.into_iter()
+        .map(|row| {
+            let repos = repos.remove(&row.id).unwrap_or_default();
+            let mappings = mappings.remove(&row.id).unwrap_or_default();
+            to_connection(row, repos, mappings)
+        })
+        .collect()
+}
+
+fn to_connection(
+    row: ConnectionRow,
+    repos: Vec<RepoRow>,
+    mappings: Vec<MappingRow>,
+) -> Result<RepoConnection, StoreError> {
+    let platform: Platform = parse(&row.platform, "connection platform")?;
+    let mut repositories = Vec::with_capacity(repos.len());
+    let mut sync = Vec::with_capacity(repos.len());
+    for repo in repos {
+        let name = check(RepoName::parse(platform, &repo.name), "repository name")?;
+        sync.push(RepoSyncStatus {
+            repository: name.clone(),
+            state: check(SyncState::parse(&repo.sync_state), "repository sync state")?,
+            last_synced_at: parse_opt_time(repo.last_synced_at.as_deref(), "repository sync time")?,
+            error: repo.sync_error,
+        });
+        repositories.push(name);
+    }
+    let service_mappings = mappings
+        .into_iter()
+        .map(|m| {
+            Ok(ServiceMapping {
+                service_name: check(ServiceName::new(m.service_name), "mapping service name")?,
+                repo: check(RepoName::parse(platform, &m.repo), "mapping repository")?,
+                path_prefix: check(PathPrefix::new(&m.path_prefix), "mapping path prefix")?,
+                default_branch: m
+                    .default_branch
+                    .map(|b| check(BranchName::new(b), "mapping default branch"))
+                    .transpose()?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(RepoConnection {
+        id: parse(&row.id, "connection id")?,
+        tenant_id: parse(&row.tenant_id, "connection tenant id")?,
+        project_id: parse(&row.project_id, "connection project id")?,
+        platform,
+        credentials: CredentialSummary {
+            kind: check(CredentialKind::parse(&row.credential_kind), "credential kind")?,
+            hint: row.credential_hint,
+            base_url: row
+                .base_url
+                .as_deref()
+                .map(|u| check(BaseUrl::parse(u, STORED_URL_POLICY), "credential base URL"))
+                .transpose()?,
+            updated_at: parse_time(&row.credentials_updated_at, "credentials update time")?,
+        },
+        repositories,
+        service_mappings,
+        lookback_days: check(LookbackDays::new(row.lookback_days), "lookback days")?,
+        is_active: row.is_active,
+        sync,
+        created_at: parse_time(&row.created_at, "connection creation time")?,
+        updated_at: parse_time(&row.updated_at, "connection update time")?,
+        version: row.version,
+    })
+}

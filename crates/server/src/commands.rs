@@ -1,0 +1,102 @@
+//! What each subcommand does.
+
+use anyhow::{Context, anyhow, bail};
+use serde_json::json;
+use sigsentry_domain::{ApiKeyId, PermissionSet, Plan, ProjectId, TenantId};
+
+use crate::cli::{Command, CredentialsCommand, KeyCommand, ProjectCommand, TenantCommand};
+use crate::config::Config;
+use crate::startup::{Application, services};
+
+/// Runs `command` (`serve` when `None`).
+///
+/// # Errors
+/// Whatever stopped the command, in words for the operator.
+pub async fn run(command: Option<Command>, config: Config) -> anyhow::Result<()> {
+    match command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            if !config.is_embedded() {
+                bail!("DATABASE_URL: PostgreSQL is not supported by this build yet; use sqlite://PATH");
+            }
+            sigsentry_persistence::migrate(&config.database_url).await.context("migration failed")?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Create { name, plan, output }) => {
+            let plan: Plan = plan.parse().map_err(|e| anyhow!("--plan {e}"))?;
+            let tenant = services(&config).await?.create_tenant(&name, plan).await?;
+            emit(output.json, json!({"id": tenant.id.to_string(), "name": tenant.name, "plan": plan.as_str()}), || {
+                format!("tenant {} created (plan {plan})", tenant.id)
+            });
+            Ok(())
+        }
+        Command::Project(ProjectCommand::Create { tenant, name, output }) => {
+            let tenant: TenantId = tenant.parse().map_err(|_| anyhow!("--tenant must be a tenant id (UUID)"))?;
+            let project = services(&config).await?.create_project(tenant, &name).await?;
+            emit(
+                output.json,
+                json!({"id": project.id.to_string(), "tenantId": tenant.to_string(), "name": project.name}),
+                || format!("project {} created in tenant {tenant}", project.id),
+            );
+            Ok(())
+        }
+        Command::Key(KeyCommand::Create { tenant, project, permissions, name, output }) => {
+            let tenant: TenantId = tenant.parse().map_err(|_| anyhow!("--tenant must be a tenant id (UUID)"))?;
+            let project: Option<ProjectId> =
+                project.map(|p| p.parse().map_err(|_| anyhow!("--project must be a project id (UUID)"))).transpose()?;
+            let permissions = PermissionSet::parse_list(&permissions).map_err(|e| anyhow!("--permissions: {e}"))?;
+            let key = services(&config).await?.create_api_key(tenant, project, permissions.clone(), &name).await?;
+            emit(
+                output.json,
+                json!({"id": key.id.to_string(), "key": key.secret, "tenantId": tenant.to_string(),
+                       "projectId": project.map(|p| p.to_string()), "permissions": permissions.to_list()}),
+                || format!("key {} created; it is shown only now:\n{}", key.id, key.secret),
+            );
+            Ok(())
+        }
+        Command::Key(KeyCommand::Revoke { id, output }) => {
+            let id: ApiKeyId = id.parse().map_err(|_| anyhow!("the key id must be a UUID"))?;
+            if !services(&config).await?.revoke_api_key(id).await? {
+                bail!("no API key with id {id}");
+            }
+            emit(output.json, json!({"id": id.to_string(), "revoked": true}), || format!("key {id} revoked"));
+            Ok(())
+        }
+        Command::Credentials(CredentialsCommand::Reencrypt { batch, output }) => {
+            let report = services(&config).await?.reencrypt_credentials(batch).await?;
+            emit(output.json, json!({"resealed": report.resealed, "skipped": report.skipped}), || {
+                format!(
+                    "{} credentials re-sealed under the active key ({} changed meanwhile)",
+                    report.resealed, report.skipped
+                )
+            });
+            Ok(())
+        }
+    }
+}
+
+fn emit(json: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{}", human());
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let services = services(&config).await?;
+    if let Some(first) = services.first_run().await? {
+        let base = format!("http://{}", config.listen);
+        println!(
+            "\nFirst run: created tenant 'default' (plan team), project 'default' ({project}) and an API key.\n\
+             The key is shown only this once; store it now:\n\n    {key}\n\n\
+             Try it:\n\n    curl -s {base}/v1/config/repos -H 'Authorization: Bearer {key}'\n",
+            project = first.project_id,
+            key = first.key.secret,
+        );
+    }
+    let app = Application::build(&config, services)?;
+    tracing::info!(listen = %config.listen, port = app.port(), "serving the Code Repos API");
+    app.run_until_stopped().await.context("the HTTP server failed")
+}

@@ -1,0 +1,81 @@
+//! Building and running the HTTP server; tests start it on port 0.
+
+use std::net::TcpListener;
+
+use actix_web::HttpServer;
+use actix_web::dev::Server;
+use anyhow::Context;
+use sigsentry_app::{CodeRepos, ServiceConfig};
+use sigsentry_crypto::Keyring;
+use sigsentry_domain::BaseUrlPolicy;
+use sigsentry_persistence::SqliteStore;
+use sigsentry_ports::SystemClock;
+
+use crate::config::Config;
+use crate::master_key;
+
+/// The services as wired in this binary.
+pub type Services = CodeRepos<SqliteStore, Keyring, SystemClock>;
+
+/// Opens the store (applying migrations) and loads the keyring.
+///
+/// # Errors
+/// A store that cannot be opened or a keyring that cannot be loaded.
+pub async fn services(config: &Config) -> anyhow::Result<Services> {
+    if !config.is_embedded() {
+        anyhow::bail!("DATABASE_URL: PostgreSQL is not supported by this build yet; use sqlite://PATH");
+    }
+    let store = SqliteStore::open(&config.database_url).await.context("cannot open the embedded store")?;
+    let keyring = master_key::load(config)?;
+    Ok(CodeRepos::new(store, keyring, SystemClock, service_config(config)))
+}
+
+fn service_config(config: &Config) -> ServiceConfig {
+    ServiceConfig {
+        quotas: config.quotas,
+        base_url_policy: BaseUrlPolicy { allow_private: config.allow_private_base_urls },
+        ..ServiceConfig::default()
+    }
+}
+
+/// A bound, not yet running, server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Binds `config.listen` (port 0 picks a free port) and builds the server.
+    ///
+    /// # Errors
+    /// The address cannot be bound.
+    pub fn build(config: &Config, services: Services) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {} (SIGSENTRY_LISTEN)", config.listen))?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || sigsentry_http::build_app(services.clone()))
+            .listen(listener)?
+            .shutdown_timeout(10)
+            .run();
+        Ok(Self { port, server })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
+    ///
+    /// # Errors
+    /// The server failed.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
