@@ -1,0 +1,87 @@
+//! No plaintext secret in the database file, the logs, or any response.
+//! Logs are captured at `trace` level for the whole test binary.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::{TestApp, parts};
+use reqwest::Method;
+use serde_json::json;
+use sigsentry_server::telemetry::{EnvFilter, init_with};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_never_stored_logged_or_returned_in_clear() {
+    let capture = Capture::default();
+    let sink = capture.clone();
+    init_with(move || sink.clone(), EnvFilter::new("trace"));
+    let app = TestApp::spawn().await;
+
+    let github_token = "ghp_SECRETgithubTOKEN0123456789abcd";
+    let rotated_token = "ghp_SECRETrotatedTOKEN9876543210zz";
+    let gitlab_token = "glpat-SECRETgitlabTOKEN0123456789";
+    let app_password = "SECRETbitbucketAPPpassword01";
+    let api_token = "ATATT3xSECRETapiTOKEN0123456789";
+    let mut responses = String::new();
+
+    let github = app
+        .create(&json!({"platform": "github", "credentials": {"token": github_token}, "repositories": ["acme/a"]}))
+        .await;
+    app.create(&json!({"platform": "gitlab", "credentials": {"token": gitlab_token}, "repositories": ["acme/b"]}))
+        .await;
+    app.create(&json!({"platform": "bitbucket", "credentials": {"username": "dev", "appPassword": app_password}, "repositories": ["acme/c"]}))
+        .await;
+    app.create(&json!({"platform": "bitbucket", "credentials": {"email": "dev@acme.io", "apiToken": api_token}, "repositories": ["acme/d"]}))
+        .await;
+    let (status, body) = parts(app.put_json(&github, &json!({"credentials": {"token": rotated_token}})).await).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Mistakes that put secrets where they do not belong must not echo them back.
+    for bad in [
+        json!({"platform": "github", "credentials": {"token": github_token}, "repositories": github_token}),
+        json!({"platform": "github", "credentials": {"token": [github_token]}, "repositories": ["acme/x"]}),
+        json!({"platform": "github", "credentials": {"token": format!("{github_token} x")}, "repositories": ["acme/x"]}),
+        json!({"platform": "github", "credentials": {"token": github_token, "appPassword": app_password}, "repositories": ["acme/x"]}),
+        json!({"platform": "svn", "credentials": {"token": github_token}, "repositories": ["acme/x"]}),
+    ] {
+        let (status, body) = parts(app.post_json(&bad).await).await;
+        assert_eq!(status, 400, "{body}");
+        responses.push_str(&body.to_string());
+    }
+    let (_, list) = parts(app.get("/v1/config/repos").await).await;
+    responses.push_str(&list.to_string());
+    let (_, one) = parts(app.request(Method::GET, &format!("/v1/config/repos/{github}")).send().await.unwrap()).await;
+    responses.push_str(&one.to_string());
+
+    let mut database = std::fs::read(&app.db_path).unwrap();
+    database.extend(std::fs::read(app.db_path.with_extension("db-wal")).unwrap_or_default());
+    let logs = capture.0.lock().unwrap().clone();
+    assert!(contains(&logs, "repo connection created"), "the capture works: logs were recorded");
+
+    for secret in [github_token, rotated_token, gitlab_token, app_password, api_token, &app.key] {
+        assert!(!contains(&database, secret), "database holds {secret} in clear");
+        assert!(!contains(&logs, secret), "logs hold {secret}");
+        assert!(!responses.contains(secret), "a response holds {secret}");
+    }
+    // The redacted hint is all that shows.
+    assert_eq!(one["data"]["credentials"]["hint"], "…10zz");
+}
