@@ -7,19 +7,23 @@
 mod accounts;
 mod api_keys;
 mod auth;
+mod cache;
 mod connections;
 mod reencrypt;
+mod sync;
 
 use sigsentry_domain::{BaseUrlPolicy, QuotaTable};
 use sigsentry_ports::{Clock, CredentialCipher, Store};
 
 pub use accounts::{AccountError, CreatedKey, FirstRun};
 pub use api_keys::{generate_api_key, hash_api_key};
+pub use cache::{PullRequestFilter, PullRequestPage, decode_pr_cursor};
 pub use auth::{AuthError, Caller, ProjectScope, ScopeError};
 pub use connections::{
     ConnectionPage, CreateError, CreateOutcome, Fingerprinted, NotFoundOr, UpdateError, decode_cursor, encode_cursor,
 };
 pub use reencrypt::{ReencryptError, ReencryptReport};
+pub use sync::{SyncConfig, SyncWorker};
 
 /// Settings of the services that operators may change.
 #[derive(Debug, Clone)]

@@ -41,5 +41,5 @@ pub use mapping::{BranchName, PathPrefix, ServiceMapping, ServiceName};
 pub use plan::{Plan, QuotaExceeded, QuotaTable};
 pub use platform::Platform;
 pub use repo_name::RepoName;
-pub use sync::{RepoSyncStatus, SyncState};
+pub use sync::{RepoSyncStatus, SyncState, next_attempt_at};
 pub use validation::{FieldError, Invalid, ValidationErrors};

@@ -62,3 +62,47 @@ impl RepoSyncStatus {
         Self { repository, state: SyncState::Pending, last_synced_at: None, error: None }
     }
 }
+
+/// When a repository whose sync failed `attempts` times in a row may be
+/// tried again: exponential backoff from 30 seconds, doubling, capped at one
+/// hour, stretched by `jitter` (0.0..1.0, up to +25%) so that many
+/// repositories failing together do not retry together; never before a
+/// platform's own `retry_not_before` (its rate-limit reset).
+pub fn next_attempt_at(
+    now: DateTime<Utc>,
+    attempts: u32,
+    jitter: f64,
+    retry_not_before: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    const BASE_SECS: i64 = 30;
+    const MAX_SECS: i64 = 3600;
+    let exponent = attempts.saturating_sub(1).min(16);
+    let backoff = (BASE_SECS << exponent).min(MAX_SECS);
+    let jitter = jitter.clamp(0.0, 1.0);
+    // Bounded: at most 3600 * 0.25.
+    let extra = (backoff as f64 * 0.25 * jitter) as i64;
+    let backoff_until = now + chrono::TimeDelta::seconds(backoff + extra);
+    match retry_not_before {
+        Some(until) if until > backoff_until => until,
+        _ => backoff_until,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_respects_the_platform() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let secs = |t: DateTime<Utc>| (t - now).num_seconds();
+        assert_eq!(secs(next_attempt_at(now, 1, 0.0, None)), 30);
+        assert_eq!(secs(next_attempt_at(now, 2, 0.0, None)), 60);
+        assert_eq!(secs(next_attempt_at(now, 3, 0.0, None)), 120);
+        assert_eq!(secs(next_attempt_at(now, 30, 0.0, None)), 3600);
+        assert_eq!(secs(next_attempt_at(now, 1, 1.0, None)), 37);
+        let reset = now + chrono::TimeDelta::seconds(900);
+        assert_eq!(next_attempt_at(now, 1, 0.0, Some(reset)), reset);
+        assert_eq!(secs(next_attempt_at(now, 1, 0.0, Some(now))), 30);
+    }
+}

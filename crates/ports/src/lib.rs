@@ -10,12 +10,18 @@
 
 mod cipher;
 mod clock;
+mod platform;
 mod store;
+mod sync;
 
 pub use cipher::{Aad, CipherError, CredentialCipher, SealedSecret};
 pub use clock::{Clock, SystemClock};
+pub use platform::{
+    MergedPullRequest, PlatformClient, PlatformError, PullRequestWindow, RateLimitState, RepositoryInfo,
+};
 pub use store::{
     AccountStore, ApiKeyGrant, ApiKeyRecord, ConnectionChange, ConnectionStore, HealthCheck, IdempotencyBegin,
     IdempotencyCompletion, IdempotencyStore, ListQuery, NewApiKey, NewConnection, NewCredentials, Project,
     SealedCredentialsRow, Store, StoreError, StoredResponse, Tenant, WriteConnectionError,
 };
+pub use sync::{CachedPullRequest, PullRequestQuery, SyncFailure, SyncJob, SyncStore, SyncSuccess};

@@ -1,0 +1,154 @@
+//! Talking to a source platform (GitHub, GitLab, Bitbucket).
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use sigsentry_domain::{Credentials, RepoName};
+
+/// What the platform says about one repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryInfo {
+    /// The repository's default branch (`None` for an empty repository).
+    pub default_branch: Option<String>,
+    /// Whether the repository is private.
+    pub private: bool,
+}
+
+/// A pull request (GitHub, Bitbucket) or merge request (GitLab) merged into the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedPullRequest {
+    /// The PR number, or the MR iid.
+    pub number: u64,
+    /// Its title.
+    pub title: String,
+    /// The author's login / username, when known.
+    pub author: Option<String>,
+    /// The web page of the PR/MR.
+    pub url: String,
+    /// When it was merged.
+    pub merged_at: DateTime<Utc>,
+    /// The merge (or squash) commit, when known; may be abbreviated on Bitbucket.
+    pub merge_commit_sha: Option<String>,
+    /// Last update on the platform (drives incremental sync).
+    pub updated_at: DateTime<Utc>,
+    /// Paths the PR touched; a renamed file is listed under its new path.
+    pub files: Vec<String>,
+}
+
+/// Which merged PRs/MRs to fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PullRequestWindow {
+    /// Keep only PRs merged at or after this time (the lookback window).
+    pub merged_since: DateTime<Utc>,
+    /// Fetch only PRs updated at or after this time (incremental sync);
+    /// `None` fetches the whole window.
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+/// The platform's rate-limit state as last seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateLimitState {
+    /// Requests allowed per window, if the platform says.
+    pub limit: Option<u32>,
+    /// Requests left in the window, if the platform says.
+    pub remaining: Option<u32>,
+    /// When the window resets, if the platform says.
+    pub reset_at: Option<DateTime<Utc>>,
+}
+
+/// Why a platform call failed, sorted the way a user needs it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlatformError {
+    /// The platform rejected the credentials (401).
+    #[error("{platform} rejected the credentials ({status})")]
+    CredentialsRejected {
+        /// `GitHub`, `GitLab` or `Bitbucket`.
+        platform: &'static str,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The repository does not exist or the credentials cannot see it.
+    #[error("{platform} repository {repository} was not found or is not visible to these credentials")]
+    RepositoryNotFound {
+        /// The platform.
+        platform: &'static str,
+        /// The repository.
+        repository: String,
+    },
+    /// The credentials lack a permission (a scope) the call needs.
+    #[error("{platform} denied access: {detail}")]
+    PermissionMissing {
+        /// The platform.
+        platform: &'static str,
+        /// What the platform said is missing, without secrets.
+        detail: String,
+    },
+    /// Rate limited; retry no earlier than `until`.
+    #[error("{platform} rate limit reached; retry after {}", until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]
+    RateLimited {
+        /// The platform.
+        platform: &'static str,
+        /// When to try again.
+        until: DateTime<Utc>,
+    },
+    /// The platform did not answer, or answered 5xx after retries.
+    #[error("{platform} is unavailable: {detail}")]
+    Unavailable {
+        /// The platform.
+        platform: &'static str,
+        /// What happened, without secrets.
+        detail: String,
+    },
+    /// The connection's host is refused by the outbound rules (private,
+    /// loopback, link-local or metadata address).
+    #[error("refused to connect to {host}: {reason}")]
+    AddressRefused {
+        /// The host name.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// The platform answered something we do not understand.
+    #[error("{platform} sent an unexpected response: {detail}")]
+    Unexpected {
+        /// The platform.
+        platform: &'static str,
+        /// What was wrong, without secrets.
+        detail: String,
+    },
+}
+
+/// A client for the platforms. One value serves every platform: the
+/// credentials say which, and where (their `baseUrl`, or the cloud root).
+pub trait PlatformClient: Clone + Send + Sync + 'static {
+    /// Checks that the credentials are accepted.
+    ///
+    /// # Errors
+    /// [`PlatformError::CredentialsRejected`] for a bad token; the others as they come.
+    fn verify_credentials(&self, credentials: &Credentials) -> impl Future<Output = Result<(), PlatformError>> + Send;
+
+    /// Reads a repository's default branch and visibility.
+    ///
+    /// # Errors
+    /// [`PlatformError::RepositoryNotFound`] when it does not exist or is not visible.
+    fn repository(
+        &self,
+        credentials: &Credentials,
+        repository: &RepoName,
+    ) -> impl Future<Output = Result<RepositoryInfo, PlatformError>> + Send;
+
+    /// Lists the PRs/MRs merged in `window`, with the files they touched,
+    /// newest update first.
+    ///
+    /// # Errors
+    /// Any [`PlatformError`]; a rate limit hit mid-way is `RateLimited`.
+    fn merged_pull_requests(
+        &self,
+        credentials: &Credentials,
+        repository: &RepoName,
+        window: PullRequestWindow,
+    ) -> impl Future<Output = Result<Vec<MergedPullRequest>, PlatformError>> + Send;
+
+    /// The rate-limit state last seen for these credentials' platform and host.
+    fn rate_limit(&self, credentials: &Credentials) -> RateLimitState;
+}
