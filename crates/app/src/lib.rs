@@ -17,8 +17,8 @@ use sigsentry_ports::{Clock, CredentialCipher, Store};
 
 pub use accounts::{AccountError, CreatedKey, FirstRun};
 pub use api_keys::{generate_api_key, hash_api_key};
-pub use cache::{PullRequestFilter, PullRequestPage, decode_pr_cursor};
 pub use auth::{AuthError, Caller, ProjectScope, ScopeError};
+pub use cache::{PullRequestFilter, PullRequestPage, decode_pr_cursor};
 pub use connections::{
     ConnectionPage, CreateError, CreateOutcome, Fingerprinted, NotFoundOr, UpdateError, decode_cursor, encode_cursor,
 };

@@ -108,9 +108,7 @@ impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<
 
     async fn idle_pause(&self) -> Duration {
         let due = self.store.next_due(self.config.refresh_interval_secs).await.ok().flatten();
-        let until_due = due
-            .and_then(|due| (due - self.clock.now()).to_std().ok())
-            .unwrap_or(self.config.idle_poll);
+        let until_due = due.and_then(|due| (due - self.clock.now()).to_std().ok()).unwrap_or(self.config.idle_poll);
         until_due.min(self.config.idle_poll)
     }
 
@@ -170,7 +168,10 @@ impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<
             retry_not_before: None,
         })?;
         Credentials::from_sealed_plaintext(job.platform, job.credential_kind, job.base_url.clone(), &plaintext).map_err(
-            |_| SyncError { message: "the stored credentials are unreadable; set them again".to_owned(), retry_not_before: None },
+            |_| SyncError {
+                message: "the stored credentials are unreadable; set them again".to_owned(),
+                retry_not_before: None,
+            },
         )
     }
 }

@@ -1,0 +1,228 @@
+//! The sync worker over fakes of our own ports: what it records for each
+//! platform outcome. (The stores and adapters have their own suites.)
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sigsentry_app::{SyncConfig, SyncWorker};
+use sigsentry_crypto::Keyring;
+use sigsentry_domain::{
+    ConnectionId, CredentialKind, Credentials, LookbackDays, Platform, ProjectId, RepoName, Secret, TenantId,
+};
+use sigsentry_ports::{
+    Aad, CachedPullRequest, Clock, CredentialCipher, MergedPullRequest, PlatformClient, PlatformError,
+    PullRequestQuery, PullRequestWindow, RateLimitState, RepositoryInfo, StoreError, SyncFailure, SyncJob, SyncStore,
+    SyncSuccess,
+};
+use uuid::Uuid;
+
+#[derive(Clone)]
+struct FixedClock(DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+#[derive(Clone, Default)]
+struct FakeStore {
+    jobs: Arc<Mutex<Vec<SyncJob>>>,
+    completed: Arc<Mutex<Vec<SyncSuccess>>>,
+    failed: Arc<Mutex<Vec<SyncFailure>>>,
+    voided: bool,
+}
+
+impl SyncStore for FakeStore {
+    async fn claim_due(&self, _: DateTime<Utc>, _: DateTime<Utc>, _: u32, _: u32) -> Result<Vec<SyncJob>, StoreError> {
+        Ok(std::mem::take(&mut *self.jobs.lock().unwrap()))
+    }
+    async fn complete_sync(&self, _: &SyncJob, success: SyncSuccess) -> Result<bool, StoreError> {
+        if self.voided {
+            return Ok(false);
+        }
+        self.completed.lock().unwrap().push(success);
+        Ok(true)
+    }
+    async fn fail_sync(&self, _: &SyncJob, failure: SyncFailure) -> Result<bool, StoreError> {
+        self.failed.lock().unwrap().push(failure);
+        Ok(true)
+    }
+    async fn request_sync(&self, _: ProjectId, _: ConnectionId) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    async fn list_pull_requests(
+        &self,
+        _: ProjectId,
+        _: ConnectionId,
+        _: PullRequestQuery,
+    ) -> Result<Option<Vec<CachedPullRequest>>, StoreError> {
+        Ok(Some(Vec::new()))
+    }
+    async fn next_due(&self, _: u32) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(None)
+    }
+}
+
+#[derive(Clone)]
+struct FakePlatform {
+    repository: Result<RepositoryInfo, PlatformError>,
+    pulls: Result<Vec<MergedPullRequest>, PlatformError>,
+    windows: Arc<Mutex<Vec<PullRequestWindow>>>,
+    tokens: Arc<Mutex<Vec<String>>>,
+}
+
+impl PlatformClient for FakePlatform {
+    async fn verify_credentials(&self, _: &Credentials) -> Result<(), PlatformError> {
+        Ok(())
+    }
+    async fn repository(&self, credentials: &Credentials, _: &RepoName) -> Result<RepositoryInfo, PlatformError> {
+        self.tokens.lock().unwrap().push(credentials.secret().expose().to_owned());
+        self.repository.clone()
+    }
+    async fn merged_pull_requests(
+        &self,
+        _: &Credentials,
+        _: &RepoName,
+        window: PullRequestWindow,
+    ) -> Result<Vec<MergedPullRequest>, PlatformError> {
+        self.windows.lock().unwrap().push(window);
+        self.pulls.clone()
+    }
+    fn rate_limit(&self, _: &Credentials) -> RateLimitState {
+        RateLimitState::default()
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z").unwrap().with_timezone(&Utc)
+}
+
+fn keyring() -> Keyring {
+    Keyring::from_keys(vec![("k1".into(), [9u8; 32])]).unwrap()
+}
+
+fn job(keys: &Keyring, updated_since: Option<DateTime<Utc>>, tamper: bool) -> SyncJob {
+    let (tenant_id, project_id, connection_id) = (
+        TenantId::from_uuid(Uuid::now_v7()),
+        ProjectId::from_uuid(Uuid::now_v7()),
+        ConnectionId::from_uuid(Uuid::now_v7()),
+    );
+    let credentials =
+        Credentials::GitHubToken { token: Secret::new("ghp_workertoken000000001".into()).unwrap(), base_url: None };
+    let aad = Aad { tenant_id, project_id, connection_id };
+    let mut sealed = keys.seal(&credentials.sealed_plaintext(), &aad).unwrap();
+    if tamper {
+        sealed.ciphertext[20] ^= 1;
+    }
+    SyncJob {
+        lease: Uuid::now_v7(),
+        connection_id,
+        tenant_id,
+        project_id,
+        platform: Platform::GitHub,
+        repository: RepoName::parse(Platform::GitHub, "acme/api").unwrap(),
+        credential_kind: CredentialKind::Token,
+        base_url: None,
+        sealed,
+        lookback_days: LookbackDays::new(30).unwrap(),
+        updated_since,
+        attempts: 0,
+    }
+}
+
+fn platform(
+    repository: Result<RepositoryInfo, PlatformError>,
+    pulls: Result<Vec<MergedPullRequest>, PlatformError>,
+) -> FakePlatform {
+    FakePlatform { repository, pulls, windows: Arc::default(), tokens: Arc::default() }
+}
+
+fn main_branch() -> Result<RepositoryInfo, PlatformError> {
+    Ok(RepositoryInfo { default_branch: Some("main".into()), private: true })
+}
+
+fn worker(store: &FakeStore, platform: &FakePlatform) -> SyncWorker<FakeStore, Keyring, FixedClock, FakePlatform> {
+    SyncWorker::new(store.clone(), keyring(), FixedClock(now()), platform.clone(), SyncConfig::default())
+}
+
+#[tokio::test]
+async fn a_successful_sync_records_branch_prs_window_and_high_water_mark() {
+    let store = FakeStore::default();
+    let since = now() - TimeDelta::hours(1);
+    store.jobs.lock().unwrap().push(job(&keyring(), Some(since), false));
+    let pr = MergedPullRequest {
+        number: 7,
+        title: "Fix checkout".into(),
+        author: Some("dev".into()),
+        url: "https://github.com/acme/api/pull/7".into(),
+        merged_at: now() - TimeDelta::days(2),
+        merge_commit_sha: Some("abc123".into()),
+        updated_at: now() - TimeDelta::days(2),
+        files: vec!["src/checkout.rs".into()],
+    };
+    let platform = platform(main_branch(), Ok(vec![pr.clone()]));
+    assert_eq!(worker(&store, &platform).run_once().await.unwrap(), 1);
+
+    assert_eq!(platform.tokens.lock().unwrap().as_slice(), ["ghp_workertoken000000001"], "credentials opened");
+    let window = platform.windows.lock().unwrap()[0];
+    assert_eq!(window.merged_since, now() - TimeDelta::days(30));
+    assert_eq!(window.updated_since, Some(since), "incremental from the last high-water mark");
+    let completed = store.completed.lock().unwrap();
+    assert_eq!(completed[0].default_branch.as_deref(), Some("main"));
+    assert_eq!(completed[0].pull_requests, vec![pr]);
+    assert_eq!(completed[0].updated_since, Some(now() - TimeDelta::seconds(300)));
+    assert!(store.failed.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_rate_limit_defers_the_next_attempt_to_the_reset() {
+    let store = FakeStore::default();
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    let reset = now() + TimeDelta::minutes(20);
+    let platform = platform(main_branch(), Err(PlatformError::RateLimited { platform: "GitHub", until: reset }));
+    worker(&store, &platform).run_once().await.unwrap();
+    let failed = store.failed.lock().unwrap();
+    assert_eq!(failed[0].next_attempt_at, reset);
+    assert_eq!(failed[0].attempts, 1);
+    assert!(failed[0].message.contains("rate limit"), "{}", failed[0].message);
+}
+
+#[tokio::test]
+async fn rejected_credentials_are_an_error_with_backoff() {
+    let store = FakeStore::default();
+    let mut claimed = job(&keyring(), None, false);
+    claimed.attempts = 2;
+    store.jobs.lock().unwrap().push(claimed);
+    let platform =
+        platform(Err(PlatformError::CredentialsRejected { platform: "GitHub", status: 401 }), Ok(Vec::new()));
+    worker(&store, &platform).run_once().await.unwrap();
+    let failed = store.failed.lock().unwrap();
+    assert_eq!(failed[0].message, "GitHub rejected the credentials (401)");
+    assert_eq!(failed[0].attempts, 3);
+    let delay = (failed[0].next_attempt_at - now()).num_seconds();
+    assert!((120..=150).contains(&delay), "third failure waits 2 minutes (+ jitter): {delay}");
+    assert!(platform.windows.lock().unwrap().is_empty(), "no PR fetch after the repository call failed");
+}
+
+#[tokio::test]
+async fn credentials_that_do_not_open_never_reach_the_platform() {
+    let store = FakeStore::default();
+    store.jobs.lock().unwrap().push(job(&keyring(), None, true));
+    let platform = platform(main_branch(), Ok(Vec::new()));
+    worker(&store, &platform).run_once().await.unwrap();
+    assert!(platform.tokens.lock().unwrap().is_empty());
+    let failed = store.failed.lock().unwrap();
+    assert!(failed[0].message.contains("cannot be opened"), "{}", failed[0].message);
+}
+
+#[tokio::test]
+async fn a_voided_claim_writes_nothing() {
+    let store = FakeStore { voided: true, ..FakeStore::default() };
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    let platform = platform(main_branch(), Ok(Vec::new()));
+    assert_eq!(worker(&store, &platform).run_once().await.unwrap(), 1);
+    assert!(store.completed.lock().unwrap().is_empty());
+    assert!(store.failed.lock().unwrap().is_empty());
+}
