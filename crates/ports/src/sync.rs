@@ -3,9 +3,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use sigsentry_domain::{
-    BaseUrl, ConnectionId, CredentialKind, LookbackDays, Platform, ProjectId, RepoName, TenantId,
-};
+use sigsentry_domain::{BaseUrl, ConnectionId, CredentialKind, LookbackDays, Platform, ProjectId, RepoName, TenantId};
 use uuid::Uuid;
 
 use crate::{MergedPullRequest, SealedSecret, StoreError};
@@ -119,7 +117,11 @@ pub trait SyncStore: Clone + Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StoreError`] when the store fails.
-    fn complete_sync(&self, job: &SyncJob, success: SyncSuccess) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn complete_sync(
+        &self,
+        job: &SyncJob,
+        success: SyncSuccess,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Records a failure if `job.lease` still holds: the repository becomes
     /// `error` with the message and the next attempt time. `false` when the

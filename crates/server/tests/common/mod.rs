@@ -146,3 +146,53 @@ pub fn error_fields(body: &Value, code: &str) -> Vec<String> {
         .map(|d| d.iter().filter_map(|x| x["field"].as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }
+
+impl TestApp {
+    /// A request to `path` authenticated with `key` instead of the default one.
+    pub fn request_as(&self, key: &str, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base)).bearer_auth(key)
+    }
+
+    /// A request to `path` with no `Authorization` header.
+    pub fn anonymous(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    /// The ids of every connection of the default project (follows cursors).
+    pub async fn all_connections(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                None => "/v1/config/repos?limit=100".to_owned(),
+                Some(c) => format!("/v1/config/repos?limit=100&cursor={c}"),
+            };
+            let (status, body) = parts(self.get(&path).await).await;
+            assert_eq!(status, 200, "{body}");
+            out.extend(body["data"].as_array().unwrap().iter().cloned());
+            match body["meta"]["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return out,
+            }
+        }
+    }
+}
+
+/// Status and parsed body of an error response, after checking the envelope:
+/// `success: false`, a code, a message, a request id equal to `X-Request-Id`.
+pub async fn error_parts(response: Response) -> (u16, Value) {
+    let header = response.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_owned());
+    let (status, body) = parts(response).await;
+    assert!(status >= 400, "expected an error, got {status}: {body}");
+    assert_eq!(body["success"], false, "{body}");
+    assert!(body["error"]["code"].as_str().is_some_and(|c| !c.is_empty()), "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    let request_id = body["error"]["requestId"].as_str().unwrap_or_else(|| panic!("no requestId: {body}"));
+    assert_eq!(header.as_deref(), Some(request_id), "X-Request-Id must equal error.requestId: {body}");
+    (status, body)
+}
+
+/// The `details` entry at `field`, if any.
+pub fn detail_at<'a>(body: &'a Value, field: &str) -> Option<&'a Value> {
+    body["error"]["details"].as_array()?.iter().find(|d| d["field"] == field)
+}
