@@ -6,14 +6,26 @@
 //! concurrency runs as one `BEGIN IMMEDIATE` transaction, which SQLite
 //! serializes across processes.
 //!
+//! [`PgStore`] implements the same ports on PostgreSQL, for several replicas
+//! behind a load balancer: the same writes lock the project's row
+//! (`SELECT ... FOR UPDATE`), and UNIQUE constraints back the checks.
+//!
+//! [`AnyStore`] picks one of them from `DATABASE_URL`'s scheme.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), sigsentry_persistence::OpenError> {
-//! let store = sigsentry_persistence::SqliteStore::open("sqlite://data/sigsentry.db").await?;
+//! let store = sigsentry_persistence::AnyStore::open("sqlite://data/sigsentry.db").await?;
 //! # let _ = store;
 //! # Ok(())
 //! # }
 //! ```
 
+mod any;
+mod open;
+mod postgres;
 mod sqlite;
 
-pub use sqlite::{MIGRATIONS, OpenError, SqliteStore, migrate, sqlite_path};
+pub use any::AnyStore;
+pub use open::OpenError;
+pub use postgres::{PG_MIGRATIONS, PG_POOL_SIZE, PgStore, migrate_postgres};
+pub use sqlite::{MIGRATIONS, SqliteStore, migrate, sqlite_path};

@@ -8,66 +8,19 @@ mod pool;
 mod rows;
 mod schema;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use diesel::{RunQueryDsl, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use sigsentry_ports::{HealthCheck, StoreError};
+
+use crate::OpenError;
 
 use self::error::TxError;
 use self::pool::SqlitePool;
 
 /// The SQLite schema migrations, embedded in the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
-
-/// Why the SQLite database could not be opened or migrated.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// An in-memory database would be a different, empty database on each
-    /// pooled connection.
-    #[error("'{0}' is an in-memory SQLite database; the store needs a file path")]
-    InMemory(String),
-    /// The directory for the file could not be created.
-    #[error("cannot create the directory {} for the SQLite database: {source}", dir.display())]
-    CreateDir {
-        /// The directory.
-        dir: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file could not be opened or configured.
-    #[error("cannot open the SQLite database at {path}: {source}")]
-    Connect {
-        /// The database file.
-        path: String,
-        /// Why.
-        source: diesel::ConnectionError,
-    },
-    /// A migration failed; the schema is left as it was before that migration.
-    #[error("cannot migrate the SQLite database at {path}: {message}")]
-    Migrate {
-        /// The database file.
-        path: String,
-        /// Why.
-        message: String,
-    },
-    /// The connection pool could not be built or did not hand out a working connection.
-    #[error("cannot set up the connection pool for the SQLite database at {path}: {message}")]
-    Pool {
-        /// The database file.
-        path: String,
-        /// Why.
-        message: String,
-    },
-    /// The blocking task doing the work panicked or was cancelled.
-    #[error("the task opening the SQLite database at {path} failed: {message}")]
-    Task {
-        /// The database file.
-        path: String,
-        /// Why.
-        message: String,
-    },
-}
 
 /// The file path inside a database URL: `sqlite://data/x.db`, `sqlite:data/x.db`
 /// and `data/x.db` all name `data/x.db`.

@@ -1,0 +1,155 @@
+//! The one place where PostgreSQL failures become port errors.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use sigsentry_domain::corrupt;
+use sigsentry_ports::{StoreError, WriteConnectionError};
+
+/// Server messages that mean "try again later": the server is going down or
+/// coming up, the connection broke, or the transaction lost a race that a
+/// retry would win. They carry SQLSTATEs diesel folds into `Unknown`.
+const TRANSIENT: &[&str] = &[
+    "terminating connection",
+    "the database system is",
+    "too many connections",
+    "no more connections allowed",
+    "deadlock detected",
+    "could not serialize access",
+    "canceling statement due to",
+    "connection closed",
+    "connection reset",
+    "server closed the connection",
+    "broken pipe",
+    "timed out",
+];
+
+/// Maps a diesel failure to a [`StoreError`]: an unreachable or restarting
+/// server and lost races are `Unavailable` (retrying later may work), the
+/// rest `Unexpected`.
+pub(crate) fn map_diesel_error(error: DieselError) -> StoreError {
+    match &error {
+        DieselError::DatabaseError(kind, info) => {
+            let message = info.message().to_ascii_lowercase();
+            let transient = matches!(
+                kind,
+                DatabaseErrorKind::ClosedConnection
+                    | DatabaseErrorKind::UnableToSendCommand
+                    | DatabaseErrorKind::SerializationFailure
+            ) || TRANSIENT.iter().any(|needle| message.contains(needle));
+            if transient {
+                return StoreError::Unavailable(info.message().to_owned());
+            }
+        }
+        // A connection that died mid-transaction leaves diesel unable to roll back.
+        DieselError::BrokenTransactionManager => return StoreError::Unavailable(error.to_string()),
+        DieselError::RollbackErrorOnCommit { commit_error, .. } => {
+            if let StoreError::Unavailable(message) = map_diesel_error(clone_kind(commit_error)) {
+                return StoreError::Unavailable(message);
+            }
+        }
+        _ => {}
+    }
+    StoreError::Unexpected(error.to_string())
+}
+
+/// Enough of a boxed commit error to classify it (diesel errors are not `Clone`).
+fn clone_kind(error: &DieselError) -> DieselError {
+    match error {
+        DieselError::DatabaseError(kind, info) => {
+            DieselError::DatabaseError(*kind, Box::new(info.message().to_owned()))
+        }
+        DieselError::BrokenTransactionManager => DieselError::BrokenTransactionManager,
+        other => DieselError::QueryBuilderError(other.to_string().into()),
+    }
+}
+
+/// A stored value that does not parse back: a corrupt row, never a panic.
+pub(crate) fn corrupt_row(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Unexpected(format!("{}: {detail}", corrupt(what)))
+}
+
+/// The name of the UNIQUE constraint a failure violated, if it is one.
+pub(crate) fn violated_unique(error: &DieselError) -> Option<&str> {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => info.constraint_name(),
+        _ => None,
+    }
+}
+
+/// The error of a task run on a pooled connection. Diesel's transaction
+/// helpers need an error type that converts from diesel's; this one also
+/// carries refusals (quota, taken names) so they roll the transaction back.
+#[derive(Debug)]
+pub(crate) enum TxError {
+    /// The database failed.
+    Db(DieselError),
+    /// A stored row is corrupt, or the store failed otherwise.
+    Store(StoreError),
+    /// A connection write was refused.
+    Write(WriteConnectionError),
+}
+
+impl From<DieselError> for TxError {
+    fn from(error: DieselError) -> Self {
+        Self::Db(error)
+    }
+}
+
+impl From<StoreError> for TxError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+impl From<WriteConnectionError> for TxError {
+    fn from(error: WriteConnectionError) -> Self {
+        Self::Write(error)
+    }
+}
+
+impl From<sigsentry_domain::QuotaExceeded> for TxError {
+    fn from(error: sigsentry_domain::QuotaExceeded) -> Self {
+        Self::Write(WriteConnectionError::QuotaExceeded(error))
+    }
+}
+
+impl From<TxError> for StoreError {
+    fn from(error: TxError) -> Self {
+        match error {
+            TxError::Db(error) => map_diesel_error(error),
+            TxError::Store(error) | TxError::Write(WriteConnectionError::Store(error)) => error,
+            // Only connection writes refuse; reaching here is a bug, not a user error.
+            TxError::Write(other) => StoreError::Unexpected(other.to_string()),
+        }
+    }
+}
+
+impl From<TxError> for WriteConnectionError {
+    fn from(error: TxError) -> Self {
+        match error {
+            TxError::Db(error) => WriteConnectionError::Store(map_diesel_error(error)),
+            TxError::Store(error) => WriteConnectionError::Store(error),
+            TxError::Write(error) => error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(kind: DatabaseErrorKind, message: &str) -> DieselError {
+        DieselError::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn a_going_away_server_is_unavailable_and_the_rest_unexpected() {
+        let shutdown = db(DatabaseErrorKind::Unknown, "terminating connection due to administrator command");
+        assert!(matches!(map_diesel_error(shutdown), StoreError::Unavailable(_)));
+        let closed = db(DatabaseErrorKind::UnableToSendCommand, "connection closed");
+        assert!(matches!(map_diesel_error(closed), StoreError::Unavailable(_)));
+        assert!(matches!(map_diesel_error(DieselError::BrokenTransactionManager), StoreError::Unavailable(_)));
+        let unique = db(DatabaseErrorKind::UniqueViolation, "duplicate key value violates unique constraint");
+        assert!(matches!(map_diesel_error(unique), StoreError::Unexpected(_)));
+        assert!(matches!(map_diesel_error(DieselError::NotFound), StoreError::Unexpected(_)));
+    }
+}

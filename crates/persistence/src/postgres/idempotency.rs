@@ -1,0 +1,179 @@
+//! Idempotency records. A claim is a row in state `in_flight`; the creating
+//! transaction turns it `completed` with the response (see `connections`).
+
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::Timestamptz;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use sigsentry_domain::{IdempotencyKey, ProjectId};
+use sigsentry_ports::{IdempotencyBegin, IdempotencyStore, StoreError, StoredResponse};
+use uuid::Uuid;
+
+use super::PgStore;
+use super::error::{TxError, corrupt_row};
+use super::rows::stored_time;
+use super::schema::idempotency_keys as idem;
+
+const IN_FLIGHT: &str = "in_flight";
+const COMPLETED: &str = "completed";
+
+/// What a caller told to wait should wait before retrying.
+const RETRY_AFTER_SECS: u32 = 1;
+
+/// Expired records purged per claim at most, so one claim never pays for a
+/// large backlog; the rest goes with the next claims.
+const PURGE_BATCH: i64 = 500;
+
+/// Deletes expired records that no other transaction is touching. `SKIP
+/// LOCKED` keeps concurrent claims from queueing (or deadlocking) on each
+/// other's purges: a row locked elsewhere is simply left for a later claim.
+const PURGE: &str = "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY( \
+                     SELECT ctid FROM idempotency_keys WHERE created_at < $1 \
+                     LIMIT $2 FOR UPDATE SKIP LOCKED))";
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = idem, check_for_backend(diesel::pg::Pg))]
+struct IdempotencyRow {
+    fingerprint: String,
+    state: String,
+    response_status: Option<i32>,
+    response_body: Option<String>,
+    response_location: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl IdempotencyStore for PgStore {
+    async fn begin(
+        &self,
+        project: ProjectId,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        lease_secs: u32,
+        retention_secs: u32,
+    ) -> Result<IdempotencyBegin, StoreError> {
+        let claim = Claim {
+            project: *project.as_uuid(),
+            key: key.as_str().to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            now: stored_time(now),
+            lease_secs,
+            retention_secs,
+        };
+        self.run(move |c| {
+            Box::pin(async move { c.transaction::<_, TxError, _>(async |tx| begin(tx, &claim).await).await })
+        })
+        .await
+    }
+
+    async fn release(&self, project: ProjectId, key: &IdempotencyKey) -> Result<(), StoreError> {
+        let project = *project.as_uuid();
+        let key = key.as_str().to_owned();
+        self.run(move |c| {
+            Box::pin(async move {
+                // Only an unfinished claim: a completed record must stay for replays.
+                diesel::delete(
+                    idem::table
+                        .filter(idem::project_id.eq(project))
+                        .filter(idem::key.eq(&key))
+                        .filter(idem::state.eq(IN_FLIGHT)),
+                )
+                .execute(c)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}
+
+struct Claim {
+    project: Uuid,
+    key: String,
+    fingerprint: String,
+    now: DateTime<Utc>,
+    lease_secs: u32,
+    retention_secs: u32,
+}
+
+/// `at` minus `secs` seconds; clamps instead of overflowing.
+fn before(at: DateTime<Utc>, secs: u32) -> DateTime<Utc> {
+    at.checked_sub_signed(TimeDelta::seconds(i64::from(secs))).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+async fn begin(c: &mut AsyncPgConnection, claim: &Claim) -> Result<IdempotencyBegin, TxError> {
+    // Records past both windows can no longer matter to anyone: purge them
+    // here, cheaply through the created_at index, instead of in a sweeper.
+    let purge_before = before(claim.now, claim.retention_secs.max(claim.lease_secs));
+    diesel::sql_query(PURGE)
+        .bind::<Timestamptz, _>(purge_before)
+        .bind::<diesel::sql_types::BigInt, _>(PURGE_BATCH)
+        .execute(c)
+        .await?;
+
+    let target = idem::table.filter(idem::project_id.eq(claim.project)).filter(idem::key.eq(&claim.key));
+    // Insert-or-lock: the insert claims a free key; on a conflict it waits
+    // for a concurrent claimer to commit or roll back, and the row is then
+    // locked for the checks below. A row released between the two statements
+    // sends us round again; twice is plenty, as each round means another
+    // request finished with the key meanwhile.
+    let mut row = None;
+    for _ in 0..3 {
+        let inserted = diesel::insert_into(idem::table)
+            .values((
+                idem::project_id.eq(claim.project),
+                idem::key.eq(&claim.key),
+                idem::fingerprint.eq(&claim.fingerprint),
+                idem::state.eq(IN_FLIGHT),
+                idem::created_at.eq(claim.now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await?;
+        if inserted > 0 {
+            return Ok(IdempotencyBegin::Claimed);
+        }
+        row = target.select(IdempotencyRow::as_select()).for_update().first(c).await.optional()?;
+        if row.is_some() {
+            break;
+        }
+    }
+    let Some(row) = row else {
+        return Err(StoreError::Unavailable("the idempotency key kept changing hands; retry".to_owned()).into());
+    };
+
+    let age_secs = (claim.now - row.created_at).num_seconds();
+    let completed = match row.state.as_str() {
+        COMPLETED => true,
+        IN_FLIGHT => false,
+        other => return Err(corrupt_row("idempotency state", other).into()),
+    };
+    // An expired record or an abandoned claim frees the key, whatever request made it.
+    let expired =
+        if completed { age_secs > i64::from(claim.retention_secs) } else { age_secs > i64::from(claim.lease_secs) };
+    if expired {
+        diesel::update(target)
+            .set((
+                idem::fingerprint.eq(&claim.fingerprint),
+                idem::state.eq(IN_FLIGHT),
+                idem::response_status.eq(None::<i32>),
+                idem::response_body.eq(None::<String>),
+                idem::response_location.eq(None::<String>),
+                idem::created_at.eq(claim.now),
+            ))
+            .execute(c)
+            .await?;
+        return Ok(IdempotencyBegin::Claimed);
+    }
+    if row.fingerprint != claim.fingerprint {
+        return Ok(IdempotencyBegin::Mismatch);
+    }
+    if !completed {
+        return Ok(IdempotencyBegin::InFlight { retry_after_secs: RETRY_AFTER_SECS });
+    }
+    let (Some(status), Some(body)) = (row.response_status, row.response_body) else {
+        return Err(corrupt_row("idempotency response", "a completed record lacks its response").into());
+    };
+    let status = u16::try_from(status).map_err(|e| corrupt_row("idempotency response status", e))?;
+    Ok(IdempotencyBegin::Replay(StoredResponse { status, body, location: row.response_location }))
+}

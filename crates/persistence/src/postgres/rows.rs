@@ -1,0 +1,288 @@
+//! Rows as stored, and their mapping to and from domain types.
+//!
+//! Reading back never panics: a value that no longer parses is reported as
+//! [`StoreError::Unexpected`].
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use sigsentry_domain::{
+    BaseUrl, BaseUrlPolicy, BranchName, CredentialKind, CredentialSummary, Invalid, LookbackDays, PathPrefix,
+    PermissionSet, Platform, RepoConnection, RepoName, RepoSyncStatus, ServiceMapping, ServiceName, SyncState,
+};
+use sigsentry_ports::{ApiKeyRecord, Project, StoreError, Tenant};
+use uuid::Uuid;
+
+use super::error::corrupt_row;
+use super::schema::{api_keys, connection_repositories, projects, repo_connections, service_mappings, tenants};
+
+/// A time as stored: truncated to milliseconds, as the SQLite store keeps
+/// times, so both backends give back the same values.
+pub(crate) fn stored_time(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(3)
+}
+
+pub(crate) fn parse<T: FromStr<Err = Invalid>>(value: &str, what: &str) -> Result<T, StoreError> {
+    value.parse().map_err(|e| corrupt_row(what, e))
+}
+
+fn check<T>(result: Result<T, Invalid>, what: &str) -> Result<T, StoreError> {
+    result.map_err(|e| corrupt_row(what, e))
+}
+
+/// Stored URLs were checked when written; reading them back must not fail
+/// because the private-address policy changed since.
+const STORED_URL_POLICY: BaseUrlPolicy = BaseUrlPolicy { allow_private: true };
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tenants, check_for_backend(Pg))]
+pub(crate) struct TenantRow {
+    pub id: Uuid,
+    pub name: String,
+    pub plan: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TenantRow {
+    pub(crate) fn from_domain(tenant: &Tenant) -> Self {
+        Self {
+            id: *tenant.id.as_uuid(),
+            name: tenant.name.clone(),
+            plan: tenant.plan.as_str().to_owned(),
+            created_at: stored_time(tenant.created_at),
+        }
+    }
+
+    pub(crate) fn into_domain(self) -> Result<Tenant, StoreError> {
+        Ok(Tenant {
+            id: sigsentry_domain::TenantId::from_uuid(self.id),
+            name: self.name,
+            plan: parse(&self.plan, "tenant plan")?,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = projects, check_for_backend(Pg))]
+pub(crate) struct ProjectRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl ProjectRow {
+    pub(crate) fn from_domain(project: &Project) -> Self {
+        Self {
+            id: *project.id.as_uuid(),
+            tenant_id: *project.tenant_id.as_uuid(),
+            name: project.name.clone(),
+            created_at: stored_time(project.created_at),
+        }
+    }
+
+    pub(crate) fn into_domain(self) -> Project {
+        Project {
+            id: sigsentry_domain::ProjectId::from_uuid(self.id),
+            tenant_id: sigsentry_domain::TenantId::from_uuid(self.tenant_id),
+            name: self.name,
+            created_at: self.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_keys, check_for_backend(Pg))]
+pub(crate) struct ApiKeyRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub project_id: Option<Uuid>,
+    pub name: String,
+    pub key_hash: String,
+    pub permissions: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKeyRow {
+    pub(crate) fn into_domain(self) -> Result<ApiKeyRecord, StoreError> {
+        // An empty set is stored as "", which `parse_list` refuses.
+        let permissions = if self.permissions.is_empty() {
+            PermissionSet::default()
+        } else {
+            check(PermissionSet::parse_list(&self.permissions), "API key permissions")?
+        };
+        Ok(ApiKeyRecord {
+            id: sigsentry_domain::ApiKeyId::from_uuid(self.id),
+            tenant_id: sigsentry_domain::TenantId::from_uuid(self.tenant_id),
+            project_id: self.project_id.map(sigsentry_domain::ProjectId::from_uuid),
+            name: self.name,
+            permissions,
+            created_at: self.created_at,
+            revoked_at: self.revoked_at,
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = repo_connections, check_for_backend(Pg))]
+pub(crate) struct ConnectionRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub project_id: Uuid,
+    pub platform: String,
+    pub credential_kind: String,
+    pub credential_hint: Option<String>,
+    pub base_url: Option<String>,
+    pub credential_key_id: String,
+    pub credential_ciphertext: Vec<u8>,
+    pub credentials_updated_at: DateTime<Utc>,
+    pub lookback_days: i32,
+    pub is_active: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = connection_repositories, check_for_backend(Pg))]
+pub(crate) struct RepoRow {
+    pub connection_id: Uuid,
+    pub project_id: Uuid,
+    pub position: i32,
+    pub name: String,
+    pub name_key: String,
+    pub sync_state: String,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub sync_error: Option<String>,
+}
+
+impl RepoRow {
+    /// A repository that nobody has synced yet.
+    pub(crate) fn pending(connection_id: Uuid, project_id: Uuid, position: usize, repo: &RepoName) -> Self {
+        Self {
+            connection_id,
+            project_id,
+            position: position_value(position),
+            name: repo.as_str().to_owned(),
+            name_key: repo.key(),
+            sync_state: SyncState::Pending.as_str().to_owned(),
+            last_synced_at: None,
+            sync_error: None,
+        }
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = service_mappings, check_for_backend(Pg))]
+pub(crate) struct MappingRow {
+    pub connection_id: Uuid,
+    pub project_id: Uuid,
+    pub position: i32,
+    pub service_name: String,
+    pub repo: String,
+    pub path_prefix: String,
+    pub default_branch: Option<String>,
+}
+
+impl MappingRow {
+    pub(crate) fn from_domain(connection_id: Uuid, project_id: Uuid, position: usize, m: &ServiceMapping) -> Self {
+        Self {
+            connection_id,
+            project_id,
+            position: position_value(position),
+            service_name: m.service_name.as_str().to_owned(),
+            repo: m.repo.as_str().to_owned(),
+            path_prefix: m.path_prefix.as_str().to_owned(),
+            default_branch: m.default_branch.as_ref().map(|b| b.as_str().to_owned()),
+        }
+    }
+}
+
+/// Lists hold at most a few thousand items, far below `i32::MAX`.
+fn position_value(position: usize) -> i32 {
+    i32::try_from(position).unwrap_or(i32::MAX)
+}
+
+/// A count as the domain wants it; a count past `u32::MAX` saturates.
+pub(crate) fn count_u32(n: impl TryInto<u32>) -> u32 {
+    n.try_into().unwrap_or(u32::MAX)
+}
+
+/// Builds full connections from their rows. Child rows must be in position
+/// order; `repos` and `mappings` are keyed by connection id.
+pub(crate) fn assemble(
+    rows: Vec<ConnectionRow>,
+    mut repos: HashMap<Uuid, Vec<RepoRow>>,
+    mut mappings: HashMap<Uuid, Vec<MappingRow>>,
+) -> Result<Vec<RepoConnection>, StoreError> {
+    rows.into_iter()
+        .map(|row| {
+            let repos = repos.remove(&row.id).unwrap_or_default();
+            let mappings = mappings.remove(&row.id).unwrap_or_default();
+            to_connection(row, repos, mappings)
+        })
+        .collect()
+}
+
+fn to_connection(
+    row: ConnectionRow,
+    repos: Vec<RepoRow>,
+    mappings: Vec<MappingRow>,
+) -> Result<RepoConnection, StoreError> {
+    let platform: Platform = parse(&row.platform, "connection platform")?;
+    let mut repositories = Vec::with_capacity(repos.len());
+    let mut sync = Vec::with_capacity(repos.len());
+    for repo in repos {
+        let name = check(RepoName::parse(platform, &repo.name), "repository name")?;
+        sync.push(RepoSyncStatus {
+            repository: name.clone(),
+            state: check(SyncState::parse(&repo.sync_state), "repository sync state")?,
+            last_synced_at: repo.last_synced_at,
+            error: repo.sync_error,
+        });
+        repositories.push(name);
+    }
+    let service_mappings = mappings
+        .into_iter()
+        .map(|m| {
+            Ok(ServiceMapping {
+                service_name: check(ServiceName::new(m.service_name), "mapping service name")?,
+                repo: check(RepoName::parse(platform, &m.repo), "mapping repository")?,
+                path_prefix: check(PathPrefix::new(&m.path_prefix), "mapping path prefix")?,
+                default_branch: m
+                    .default_branch
+                    .map(|b| check(BranchName::new(b), "mapping default branch"))
+                    .transpose()?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(RepoConnection {
+        id: sigsentry_domain::ConnectionId::from_uuid(row.id),
+        tenant_id: sigsentry_domain::TenantId::from_uuid(row.tenant_id),
+        project_id: sigsentry_domain::ProjectId::from_uuid(row.project_id),
+        platform,
+        credentials: CredentialSummary {
+            kind: check(CredentialKind::parse(&row.credential_kind), "credential kind")?,
+            hint: row.credential_hint,
+            base_url: row
+                .base_url
+                .as_deref()
+                .map(|u| check(BaseUrl::parse(u, STORED_URL_POLICY), "credential base URL"))
+                .transpose()?,
+            updated_at: row.credentials_updated_at,
+        },
+        repositories,
+        service_mappings,
+        lookback_days: check(LookbackDays::new(i64::from(row.lookback_days)), "lookback days")?,
+        is_active: row.is_active,
+        sync,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        version: row.version,
+    })
+}
