@@ -6,9 +6,6 @@
 // clippy.toml allows unwrap in test functions only, not in this file's helpers.
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
@@ -21,10 +18,8 @@ use sigsentry_ports::{
     AccountStore, ConnectionStore, HealthCheck, NewConnection, NewCredentials, Project, SealedSecret, StoreError,
     Tenant,
 };
-use sigsentry_testdb::TestDb;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+use sigsentry_testdb::{TcpProxy, TestDb, upstream_of};
+use tokio::net::TcpListener;
 use uuid::Uuid;
 
 /// The promise made to callers: an answer, `Unavailable` at worst, within this.
@@ -68,96 +63,6 @@ async fn an_unreachable_server_fails_open_quickly() {
     assert!(started.elapsed() < BOUND, "took {:?}", started.elapsed());
 }
 
-/// A TCP proxy to the test server that a test can freeze (the server hangs),
-/// stop (the server is gone: connections cut, port closed) and start again
-/// on the same port.
-struct Proxy {
-    addr: SocketAddr,
-    upstream: SocketAddr,
-    frozen: Arc<AtomicBool>,
-    running: Option<JoinHandle<()>>,
-}
-
-impl Proxy {
-    async fn start(upstream: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let frozen = Arc::new(AtomicBool::new(false));
-        let running = Some(tokio::spawn(serve(listener, upstream, frozen.clone())));
-        Proxy { addr, upstream, frozen, running }
-    }
-
-    fn freeze(&self, frozen: bool) {
-        self.frozen.store(frozen, Ordering::SeqCst);
-    }
-
-    /// Cuts every connection and closes the port.
-    async fn stop(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.abort();
-            let _ = running.await;
-        }
-    }
-
-    async fn restart(&mut self) {
-        let listener = TcpListener::bind(self.addr).await.unwrap();
-        self.running = Some(tokio::spawn(serve(listener, self.upstream, self.frozen.clone())));
-    }
-}
-
-async fn serve(listener: TcpListener, upstream: SocketAddr, frozen: Arc<AtomicBool>) {
-    // Owned here, so aborting this task aborts every connection's pumps too.
-    let mut connections = tokio::task::JoinSet::new();
-    while let Ok((client, _)) = listener.accept().await {
-        let Ok(server) = TcpStream::connect(upstream).await else {
-            continue;
-        };
-        let (client_read, client_write) = client.into_split();
-        let (server_read, server_write) = server.into_split();
-        connections.spawn(pump(client_read, server_write, frozen.clone()));
-        connections.spawn(pump(server_read, client_write, frozen.clone()));
-    }
-}
-
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    frozen: Arc<AtomicBool>,
-) {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        // A frozen proxy keeps the sockets open and swallows nothing: data waits.
-        while frozen.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// `url` pointed at `addr` instead of its own host and port.
-fn via(url: &str, addr: SocketAddr) -> String {
-    let rest = url.strip_prefix("postgres://").unwrap();
-    let (user, after_at) = rest.split_once('@').unwrap();
-    let (_, path) = after_at.split_once('/').unwrap();
-    format!("postgres://{user}@{addr}/{path}")
-}
-
-fn upstream_of(url: &str) -> SocketAddr {
-    let config: tokio_postgres::Config = url.parse().unwrap();
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Tcp(host) => host.clone(),
-        other => panic!("the test server must be reached over TCP, not {other:?}"),
-    };
-    let host = if host == "localhost" { "127.0.0.1".to_owned() } else { host };
-    format!("{host}:{}", config.get_ports().first().copied().unwrap_or(5432)).parse().unwrap()
-}
-
 /// Timed ping.
 async fn ping(store: &PgStore) -> (Result<(), StoreError>, Duration) {
     let started = Instant::now();
@@ -168,8 +73,8 @@ async fn ping(store: &PgStore) -> (Result<(), StoreError>, Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pool_answers_within_bounds_while_the_server_is_away_and_recovers_by_itself() {
     let db = TestDb::postgres().await;
-    let mut proxy = Proxy::start(upstream_of(db.url())).await;
-    let store = PgStore::open_with_pool_size(&via(db.url(), proxy.addr), 4).await.unwrap();
+    let mut proxy = TcpProxy::start(upstream_of(db.url())).await;
+    let store = PgStore::open_with_pool_size(&proxy.url_via(db.url()), 4).await.unwrap();
     // Fill the pool with a few connections, so there are stale ones to throw away later.
     let warm: Vec<_> = (0..4)
         .map(|_| {

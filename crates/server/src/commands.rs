@@ -16,10 +16,7 @@ pub async fn run(command: Option<Command>, config: Config) -> anyhow::Result<()>
     match command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            if !config.is_embedded() {
-                bail!("DATABASE_URL: PostgreSQL is not supported by this build yet; use sqlite://PATH");
-            }
-            sigsentry_persistence::migrate(&config.database_url).await.context("migration failed")?;
+            sigsentry_persistence::AnyStore::migrate(&config.database_url).await.context("migration failed")?;
             println!("migrations applied");
             Ok(())
         }

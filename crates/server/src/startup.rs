@@ -8,25 +8,23 @@ use anyhow::Context;
 use sigsentry_app::{CodeRepos, ServiceConfig};
 use sigsentry_crypto::Keyring;
 use sigsentry_domain::BaseUrlPolicy;
-use sigsentry_persistence::SqliteStore;
+use sigsentry_persistence::AnyStore;
 use sigsentry_ports::SystemClock;
 
 use crate::config::Config;
 use crate::master_key;
 
 /// The services as wired in this binary.
-pub type Services = CodeRepos<SqliteStore, Keyring, SystemClock>;
+pub type Services = CodeRepos<AnyStore, Keyring, SystemClock>;
 
 /// Opens the store (applying migrations) and loads the keyring.
 ///
 /// # Errors
 /// A store that cannot be opened or a keyring that cannot be loaded.
 pub async fn services(config: &Config) -> anyhow::Result<Services> {
-    if !config.is_embedded() {
-        anyhow::bail!("DATABASE_URL: PostgreSQL is not supported by this build yet; use sqlite://PATH");
-    }
-    let store = SqliteStore::open(&config.database_url).await.context("cannot open the embedded store")?;
+    // The keyring first: a PostgreSQL replica without one must not touch the database.
     let keyring = master_key::load(config)?;
+    let store = AnyStore::open(&config.database_url).await.context("cannot open the store (DATABASE_URL)")?;
     Ok(CodeRepos::new(store, keyring, SystemClock, service_config(config)))
 }
 

@@ -20,6 +20,10 @@
 //! # }
 //! ```
 
+mod proxy;
+
+pub use proxy::{TcpProxy, upstream_of};
+
 use std::time::Duration;
 
 use diesel::Connection;

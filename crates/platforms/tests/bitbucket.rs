@@ -1,0 +1,199 @@
+//! Bitbucket Cloud against a stub that speaks its REST 2.0 API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use base64::Engine;
+use chrono::{TimeDelta, Utc};
+use common::*;
+use serde_json::json;
+use sigsentry_domain::{Credentials, Platform, Secret};
+use sigsentry_ports::{PlatformClient, PlatformError, PullRequestWindow};
+
+const REPO: &str = "/2.0/repositories/acme/checkout-api";
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+fn pull(id: u64, updated_on: &str) -> serde_json::Value {
+    json!({
+        "type": "pullrequest",
+        "id": id,
+        "title": format!("PR {id}"),
+        "state": "MERGED",
+        "author": {"display_name": "Dev One", "nickname": "dev1"},
+        "merge_commit": {"hash": format!("abc{id}")},
+        "links": {"html": {"href": format!("https://bitbucket.org/acme/checkout-api/pull-requests/{id}")}},
+        "created_on": updated_on,
+        "updated_on": updated_on,
+    })
+}
+
+/// Answers like Bitbucket, refusing a `pagelen` above 50 on pull requests.
+fn bitbucket_stub(recent: String, older: String, too_old: String) -> Stub {
+    Stub::start(move |seen, own| {
+        let pulls = format!("{REPO}/pullrequests");
+        if seen.path == pulls {
+            if seen.param("pagelen").and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| p > 50) {
+                return Reply::json(400, json!({"type": "error", "error": {"message": "Invalid pagelen"}}));
+            }
+            return match seen.param("page").as_deref() {
+                None => Reply::json(
+                    200,
+                    json!({"pagelen": 50, "page": 1, "values": [pull(12, &recent)],
+                           "next": format!("{own}{pulls}?state=MERGED&pagelen=50&page=2")}),
+                ),
+                Some("2") => Reply::json(
+                    200,
+                    json!({"pagelen": 50, "page": 2, "values": [pull(11, &older), pull(10, &too_old)],
+                           "next": format!("{own}{pulls}?state=MERGED&pagelen=50&page=3")}),
+                ),
+                _ => Reply::json(200, json!({"pagelen": 50, "page": 3, "values": [pull(9, &too_old)]})),
+            };
+        }
+        if let Some(id) =
+            seen.path.strip_prefix(&format!("{REPO}/pullrequests/")).and_then(|r| r.strip_suffix("/diffstat"))
+        {
+            return Reply::text(302, "").header(
+                "location",
+                format!("{own}{REPO}/diffstat/acme/checkout-api:abc{id}%0Ddef{id}?from_pullrequest_id={id}&topic=true"),
+            );
+        }
+        if seen.path.starts_with(&format!("{REPO}/diffstat/")) {
+            return match seen.param("page").as_deref() {
+                None => Reply::json(
+                    200,
+                    json!({"pagelen": 500, "page": 1, "values": [
+                        {"type": "diffstat", "status": "modified", "old": {"path": "src/a.rs"}, "new": {"path": "src/a.rs"}},
+                        {"type": "diffstat", "status": "renamed", "old": {"path": "src/old.rs"}, "new": {"path": "src/new.rs"}},
+                    ], "next": format!("{own}{}?page=2", seen.path)}),
+                ),
+                _ => Reply::json(
+                    200,
+                    json!({"pagelen": 500, "page": 2, "values": [
+                        {"type": "diffstat", "status": "removed", "old": {"path": "src/gone.rs"}, "new": null},
+                    ]}),
+                ),
+            };
+        }
+        Reply::json(404, json!({"type": "error", "error": {"message": "Not found"}}))
+    })
+}
+
+#[actix_web::test]
+async fn verify_uses_basic_auth_for_both_kinds_of_credentials() {
+    let stub = Stub::start(|seen, _| match seen.path.as_str() {
+        "/2.0/user" => Reply::json(200, json!({"type": "user", "nickname": "dev1"})),
+        _ => Reply::json(404, json!({"type": "error", "error": {"message": "Not found"}})),
+    });
+    let clients = clients(&stub.url);
+    clients.verify_credentials(&bitbucket()).await.unwrap();
+    let token = Credentials::BitbucketApiToken {
+        email: "dev@acme.io".into(),
+        api_token: Secret::new("ATATT3xFfGF0token0123".into()).unwrap(),
+    };
+    clients.verify_credentials(&token).await.unwrap();
+    let seen = stub.seen_at("/2.0/user");
+    assert_eq!(seen[0].header("authorization"), Some(basic(BITBUCKET_USER, BITBUCKET_PASSWORD).as_str()));
+    assert_eq!(seen[1].header("authorization"), Some(basic("dev@acme.io", "ATATT3xFfGF0token0123").as_str()));
+}
+
+#[actix_web::test]
+async fn repository_and_its_refusals() {
+    let stub = Stub::start(|seen, _| match seen.path.as_str() {
+        REPO => Reply::json(
+            200,
+            json!({"type": "repository", "is_private": true, "mainbranch": {"type": "branch", "name": "develop"}}),
+        ),
+        "/2.0/repositories/acme/secret" => Reply::json(
+            403,
+            json!({"type": "error", "error": {"message": "Access denied. You must have write or admin access."}}),
+        ),
+        "/2.0/repositories/acme/scoped" => Reply::json(
+            403,
+            json!({"type": "error", "error": {"message": "Your credentials lack one or more required privilege scopes."}}),
+        ),
+        _ => Reply::json(404, json!({"type": "error", "error": {"message": "Repository acme/gone not found"}})),
+    });
+    let clients = clients(&stub.url);
+    let info = clients.repository(&bitbucket(), &repo(Platform::Bitbucket, "acme/checkout-api")).await.unwrap();
+    assert_eq!(info.default_branch.as_deref(), Some("develop"));
+    assert!(info.private);
+    for (name, want_not_found) in [("acme/secret", true), ("acme/gone", true), ("acme/scoped", false)] {
+        let error = clients.repository(&bitbucket(), &repo(Platform::Bitbucket, name)).await.unwrap_err();
+        let not_found = matches!(error, PlatformError::RepositoryNotFound { platform: "Bitbucket", .. });
+        let missing = matches!(error, PlatformError::PermissionMissing { platform: "Bitbucket", .. });
+        assert!(if want_not_found { not_found } else { missing }, "{name}: {error:?}");
+    }
+}
+
+#[actix_web::test]
+async fn a_bad_password_is_rejected() {
+    let stub = Stub::start(|_, _| Reply::text(401, ""));
+    let error = clients(&stub.url).verify_credentials(&bitbucket()).await.unwrap_err();
+    assert_eq!(error, PlatformError::CredentialsRejected { platform: "Bitbucket", status: 401 });
+    assert!(!format!("{error:?} {error}").contains(BITBUCKET_PASSWORD));
+}
+
+#[actix_web::test]
+async fn merged_pull_requests_follow_next_and_the_diffstat_redirect() {
+    let stub = bitbucket_stub(rfc3339(days_ago(1)), rfc3339(days_ago(3)), rfc3339(days_ago(15)));
+    let window = PullRequestWindow { merged_since: days_ago(10), updated_since: None };
+    let pulls = clients(&stub.url)
+        .merged_pull_requests(&bitbucket(), &repo(Platform::Bitbucket, "acme/checkout-api"), window)
+        .await
+        .unwrap();
+    assert_eq!(pulls.iter().map(|p| p.number).collect::<Vec<_>>(), [12, 11]);
+    assert_eq!(pulls[0].files, ["src/a.rs", "src/new.rs", "src/gone.rs"]);
+    assert_eq!(pulls[0].author.as_deref(), Some("dev1"));
+    assert_eq!(pulls[0].merge_commit_sha.as_deref(), Some("abc12"));
+    assert_eq!(pulls[0].merged_at, pulls[0].updated_at);
+    assert_eq!(pulls[0].url, "https://bitbucket.org/acme/checkout-api/pull-requests/12");
+
+    let lists = stub.seen_at(&format!("{REPO}/pullrequests"));
+    assert_eq!(lists.len(), 2, "no request for the page past the window");
+    let first = &lists[0];
+    assert_eq!(first.param("state").as_deref(), Some("MERGED"));
+    assert_eq!(first.param("sort").as_deref(), Some("-updated_on"));
+    assert_eq!(first.param("pagelen").as_deref(), Some("50"));
+    let cutoff = days_ago(10).format("%Y-%m-%dT%H:%M:%S+00:00").to_string();
+    assert_eq!(first.param("q"), Some(format!("updated_on >= {cutoff}")));
+
+    let redirected: Vec<_> =
+        stub.seen().into_iter().filter(|s| s.path.starts_with(&format!("{REPO}/diffstat/"))).collect();
+    assert_eq!(redirected.len(), 4, "two pages for each of two PRs");
+    let auth = basic(BITBUCKET_USER, BITBUCKET_PASSWORD);
+    assert!(redirected.iter().all(|s| s.header("authorization") == Some(auth.as_str())), "auth kept on the redirect");
+    assert_eq!(stub.seen_at(&format!("{REPO}/pullrequests/10/diffstat")).len(), 0);
+}
+
+#[actix_web::test]
+async fn a_bare_429_backs_off_exponentially() {
+    let stub = Stub::start(|_, _| Reply::text(429, "Rate limit for this resource has been exceeded"));
+    let clients = clients(&stub.url);
+    let first = clients.verify_credentials(&bitbucket()).await.unwrap_err();
+    let PlatformError::RateLimited { platform: "Bitbucket", until } = first else { panic!("{first:?}") };
+    let wait = until - Utc::now();
+    assert!(wait > TimeDelta::seconds(55) && wait <= TimeDelta::seconds(66), "{wait}");
+    let second = clients.verify_credentials(&bitbucket()).await.unwrap_err();
+    let PlatformError::RateLimited { until, .. } = second else { panic!("{second:?}") };
+    let wait = until - Utc::now();
+    assert!(wait > TimeDelta::seconds(115) && wait <= TimeDelta::seconds(132), "{wait}");
+    assert_eq!(clients.rate_limit(&bitbucket()).remaining, Some(0));
+    assert_eq!(stub.seen().len(), 2, "each 429 is one request: no retry loop");
+}
+
+#[actix_web::test]
+async fn a_5xx_is_retried() {
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let stub = Stub::start(move |_, _| {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+            Reply::text(500, "oops")
+        } else {
+            Reply::json(200, json!({"type": "user"}))
+        }
+    });
+    clients(&stub.url).verify_credentials(&bitbucket()).await.unwrap();
+    assert_eq!(stub.seen().len(), 3);
+}
