@@ -196,3 +196,20 @@ fn migrate_applies_and_is_idempotent() {
     }
     assert!(dir.path().join("data/sigsentry.db").exists());
 }
+
+#[test]
+fn postgres_without_a_master_key_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        .env_remove("SIGSENTRY_MASTER_KEY")
+        .env_remove("SIGSENTRY_MASTER_KEYS")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("SIGSENTRY_MASTER_KEY"), "{stderr}");
+    assert!(!dir.path().join("data").exists(), "no key file is generated for a server store");
+}
