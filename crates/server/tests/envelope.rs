@@ -29,12 +29,12 @@ async fn a_wrong_method_is_405_with_allow() {
     let app = TestApp::spawn().await;
     let id = app.create(&github(&["acme/checkout-api"])).await;
     let cases = [
-        (Method::DELETE, LIST.to_owned(), ["GET", "POST"].as_slice()),
-        (Method::PATCH, LIST.to_owned(), &["GET", "POST"]),
-        (Method::POST, format!("{LIST}/{id}"), &["GET", "PUT", "DELETE"]),
-        (Method::PATCH, format!("{LIST}/{id}"), &["GET", "PUT", "DELETE"]),
+        (Method::DELETE, LIST.to_owned(), ["GET", "HEAD", "POST"].as_slice()),
+        (Method::PATCH, LIST.to_owned(), &["GET", "HEAD", "POST"]),
+        (Method::POST, format!("{LIST}/{id}"), &["GET", "HEAD", "PUT", "DELETE"]),
+        (Method::PATCH, format!("{LIST}/{id}"), &["GET", "HEAD", "PUT", "DELETE"]),
         (Method::GET, format!("{LIST}/{id}/cache"), &["DELETE"]),
-        (Method::POST, "/healthz".to_owned(), &["GET"]),
+        (Method::POST, "/healthz".to_owned(), &["GET", "HEAD"]),
     ];
     for (method, path, allowed) in cases {
         let response = app.request(method.clone(), &path).send().await.unwrap();
@@ -49,6 +49,10 @@ async fn a_wrong_method_is_405_with_allow() {
         expected.sort_unstable();
         assert_eq!(listed, expected, "{method} {path}");
     }
+    // HEAD answers like GET, without a body.
+    let response = app.request(Method::HEAD, LIST).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.bytes().await.unwrap().is_empty());
     // The PATCH and POST did nothing to the connection.
     assert_eq!(app.connection(&id).await["lookbackDays"], 30);
 }

@@ -13,26 +13,28 @@ pub use ops::*;
 
 /// Registers every route. A known path with another method answers 405.
 pub fn configure<S: Store, C: CredentialCipher, K: Clock>(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(web::get().to(healthz)).default_service(web::to(only_get)))
-        .service(web::resource("/readyz").route(web::get().to(readyz::<S, C, K>)).default_service(web::to(only_get)))
+    cfg.service(web::resource("/healthz").route(web::get().to(healthz)).route(web::head().to(healthz)).default_service(web::to(only_get)))
+        .service(web::resource("/readyz").route(web::get().to(readyz::<S, C, K>)).route(web::head().to(readyz::<S, C, K>)).default_service(web::to(only_get)))
         .service(
-            web::resource("/v1/openapi.json").route(web::get().to(openapi_document)).default_service(web::to(only_get)),
+            web::resource("/v1/openapi.json").route(web::get().to(openapi_document)).route(web::head().to(openapi_document)).default_service(web::to(only_get)),
         )
         .service(
             web::resource("/v1/config/repos")
                 .route(web::get().to(list_connections::<S, C, K>))
+                .route(web::head().to(list_connections::<S, C, K>))
                 .route(web::post().to(create_connection::<S, C, K>))
                 .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(ApiError::method_not_allowed("GET, POST"))
+                    Err::<HttpResponse, _>(ApiError::method_not_allowed("GET, HEAD, POST"))
                 })),
         )
         .service(
             web::resource("/v1/config/repos/{id}")
                 .route(web::get().to(get_connection::<S, C, K>))
+                .route(web::head().to(get_connection::<S, C, K>))
                 .route(web::put().to(update_connection::<S, C, K>))
                 .route(web::delete().to(delete_connection::<S, C, K>))
                 .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(ApiError::method_not_allowed("GET, PUT, DELETE"))
+                    Err::<HttpResponse, _>(ApiError::method_not_allowed("GET, HEAD, PUT, DELETE"))
                 })),
         )
         .service(
@@ -43,7 +45,7 @@ pub fn configure<S: Store, C: CredentialCipher, K: Clock>(cfg: &mut web::Service
 }
 
 async fn only_get() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::method_not_allowed("GET"))
+    Err(ApiError::method_not_allowed("GET, HEAD"))
 }
 
 /// Unknown paths.
