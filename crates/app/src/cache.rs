@@ -4,7 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use sigsentry_domain::{ConnectionId, Invalid};
-use sigsentry_ports::{CachedPullRequest, Clock, CredentialCipher, PullRequestQuery, Store, SyncStore};
+use sigsentry_ports::{CachedPullRequest, Clock, CredentialCipher, PullRequestQuery, Store};
 
 use crate::{CodeRepos, NotFoundOr, ProjectScope};
 
@@ -56,7 +56,7 @@ pub fn decode_pr_cursor(cursor: &str) -> Result<(DateTime<Utc>, String, u64), In
     Ok((merged_at, key, number))
 }
 
-impl<S: Store + SyncStore, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
+impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
     /// Asks for a sync of every repository of the connection now.
     ///
     /// # Errors

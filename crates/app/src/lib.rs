@@ -69,6 +69,11 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
         &self.store
     }
 
+    /// The cipher, for the sync worker.
+    pub fn cipher(&self) -> &C {
+        &self.cipher
+    }
+
     /// The settings in force.
     pub fn config(&self) -> &ServiceConfig {
         &self.config

@@ -13,7 +13,7 @@ use crate::routes;
         description = "Connect GitHub, GitLab and Bitbucket repositories to a SigSentry project."),
     paths(
         routes::list_connections, routes::get_connection, routes::create_connection, routes::update_connection,
-        routes::delete_connection, routes::invalidate_cache, routes::healthz, routes::readyz, routes::openapi_document,
+        routes::delete_connection, routes::invalidate_cache, routes::request_sync, routes::list_pull_requests, routes::healthz, routes::readyz, routes::openapi_document,
     ),
     components(schemas(
         dto::CreateConnectionBody, dto::UpdateConnectionBody, dto::CredentialsBody, dto::ServiceMappingBody,

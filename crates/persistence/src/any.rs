@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 use sigsentry_domain::{ApiKeyId, ConnectionId, IdempotencyKey, ProjectId, RepoConnection, TenantId};
 use sigsentry_ports::{
-    AccountStore, ApiKeyGrant, ConnectionChange, ConnectionStore, HealthCheck, IdempotencyBegin, IdempotencyCompletion,
-    IdempotencyStore, ListQuery, NewApiKey, NewConnection, Project, SealedCredentialsRow, SealedSecret, StoreError,
-    Tenant, WriteConnectionError,
+    AccountStore, ApiKeyGrant, CachedPullRequest, ConnectionChange, ConnectionStore, HealthCheck, IdempotencyBegin,
+    IdempotencyCompletion, IdempotencyStore, ListQuery, NewApiKey, NewConnection, Project, PullRequestQuery,
+    SealedCredentialsRow, SealedSecret, StoreError, SyncFailure, SyncJob, SyncStore, SyncSuccess, Tenant,
+    WriteConnectionError,
 };
 
 use crate::{OpenError, PgStore, SqliteStore};
@@ -190,6 +191,43 @@ impl IdempotencyStore for AnyStore {
 
     async fn release(&self, project: ProjectId, key: &IdempotencyKey) -> Result<(), StoreError> {
         delegate!(self, s => s.release(project, key))
+    }
+}
+
+impl SyncStore for AnyStore {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        refresh_before: DateTime<Utc>,
+        lease_secs: u32,
+        limit: u32,
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        delegate!(self, s => s.claim_due(now, refresh_before, lease_secs, limit))
+    }
+
+    async fn complete_sync(&self, job: &SyncJob, success: SyncSuccess) -> Result<bool, StoreError> {
+        delegate!(self, s => s.complete_sync(job, success))
+    }
+
+    async fn fail_sync(&self, job: &SyncJob, failure: SyncFailure) -> Result<bool, StoreError> {
+        delegate!(self, s => s.fail_sync(job, failure))
+    }
+
+    async fn request_sync(&self, project: ProjectId, id: ConnectionId) -> Result<bool, StoreError> {
+        delegate!(self, s => s.request_sync(project, id))
+    }
+
+    async fn list_pull_requests(
+        &self,
+        project: ProjectId,
+        id: ConnectionId,
+        query: PullRequestQuery,
+    ) -> Result<Option<Vec<CachedPullRequest>>, StoreError> {
+        delegate!(self, s => s.list_pull_requests(project, id, query))
+    }
+
+    async fn next_due(&self, refresh_interval_secs: u32) -> Result<Option<DateTime<Utc>>, StoreError> {
+        delegate!(self, s => s.next_due(refresh_interval_secs))
     }
 }
 

@@ -10,6 +10,12 @@
 //! behind a load balancer: the same writes lock the project's row
 //! (`SELECT ... FOR UPDATE`), and UNIQUE constraints back the checks.
 //!
+//! Both also hold the repo cache (merged PRs and the paths they touched) and
+//! the sync worker's claims on repositories (`SyncStore`): a claim is a lease
+//! token on the repository row, and a sync's result is written only while
+//! its token is still there, so deleting a connection, wiping its cache or
+//! changing its credentials voids a sync already running.
+//!
 //! [`AnyStore`] picks one of them from `DATABASE_URL`'s scheme.
 //!
 //! ```no_run
@@ -21,6 +27,7 @@
 //! ```
 
 mod any;
+mod cache;
 mod open;
 mod postgres;
 mod sqlite;

@@ -23,6 +23,9 @@ type Schema = BTreeSet<String>;
 
 const MIGRATIONS_TABLE: &str = "__diesel_schema_migrations";
 
+/// Migrations in each folder.
+const MIGRATION_COUNT: usize = 2;
+
 #[derive(QueryableByName)]
 struct Name {
     #[diesel(sql_type = Text)]
@@ -262,6 +265,18 @@ async fn both_migration_folders_give_the_same_schema() {
     // The model must have caught something, or an empty comparison would pass.
     assert!(sqlite_facts.contains("connection_repositories: unique (project_id, name_key)"), "{sqlite_facts:#?}");
     assert!(sqlite_facts.iter().any(|f| f.contains("foreign key")), "{sqlite_facts:#?}");
+    // ...and the second migration's tables and columns.
+    for fact in [
+        "connection_repositories: column attempts NOT NULL",
+        "connection_repositories: column lease_token NULL",
+        "pull_requests: primary key (connection_id, repository_key, number)",
+        "pull_requests: foreign key (connection_id) -> repo_connections (id) on delete cascade",
+        "pull_request_files: index (connection_id, path)",
+        "pull_request_files: foreign key (connection_id, repository_key, number) -> pull_requests \
+         (connection_id, repository_key, number) on delete cascade",
+    ] {
+        assert!(sqlite_facts.contains(fact), "{fact}: {sqlite_facts:#?}");
+    }
     if let Some(diff) = difference(&sqlite_facts, &pg_facts) {
         panic!("{diff}");
     }
@@ -281,12 +296,12 @@ fn the_comparison_names_what_only_one_side_has() {
 fn sqlite_migrations_go_up_down_and_up_again() {
     let db = TestDb::sqlite();
     let mut conn = SqliteConnection::establish(sqlite_path(db.url())).unwrap();
-    assert_eq!(conn.run_pending_migrations(MIGRATIONS).unwrap().len(), 1);
+    assert_eq!(conn.run_pending_migrations(MIGRATIONS).unwrap().len(), MIGRATION_COUNT);
     let first = sqlite_schema(&mut conn);
     assert!(!first.is_empty());
     conn.revert_all_migrations(MIGRATIONS).unwrap();
     assert_eq!(sqlite_schema(&mut conn), Schema::new(), "down drops everything up creates");
-    assert_eq!(conn.run_pending_migrations(MIGRATIONS).unwrap().len(), 1);
+    assert_eq!(conn.run_pending_migrations(MIGRATIONS).unwrap().len(), MIGRATION_COUNT);
     assert_eq!(sqlite_schema(&mut conn), first);
     assert!(conn.run_pending_migrations(MIGRATIONS).unwrap().is_empty());
 }
@@ -306,12 +321,12 @@ async fn postgres_migrations_go_up_down_and_up_again() {
             .unwrap()
         }
     };
-    assert_eq!(run(|c| c.run_pending_migrations(PG_MIGRATIONS).unwrap().len()).await, 1);
+    assert_eq!(run(|c| c.run_pending_migrations(PG_MIGRATIONS).unwrap().len()).await, MIGRATION_COUNT);
     let first = pg_schema(&url).await;
     assert!(!first.is_empty());
     run(|c| c.revert_all_migrations(PG_MIGRATIONS).unwrap().len()).await;
     assert_eq!(pg_schema(&url).await, Schema::new(), "down drops everything up creates");
-    assert_eq!(run(|c| c.run_pending_migrations(PG_MIGRATIONS).unwrap().len()).await, 1);
+    assert_eq!(run(|c| c.run_pending_migrations(PG_MIGRATIONS).unwrap().len()).await, MIGRATION_COUNT);
     assert_eq!(pg_schema(&url).await, first);
     assert_eq!(run(|c| c.run_pending_migrations(PG_MIGRATIONS).unwrap().len()).await, 0);
 }

@@ -440,6 +440,6 @@ pub trait HealthCheck: Clone + Send + Sync + 'static {
 }
 
 /// Everything the service needs of a store.
-pub trait Store: AccountStore + ConnectionStore + IdempotencyStore + HealthCheck {}
+pub trait Store: AccountStore + ConnectionStore + IdempotencyStore + HealthCheck + crate::SyncStore {}
 
-impl<T: AccountStore + ConnectionStore + IdempotencyStore + HealthCheck> Store for T {}
+impl<T: AccountStore + ConnectionStore + IdempotencyStore + HealthCheck + crate::SyncStore> Store for T {}

@@ -16,6 +16,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP API (the default).
     Serve,
+    /// Run only the sync worker (for deployments that split API and worker).
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage tenants.

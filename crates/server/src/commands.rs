@@ -6,7 +6,7 @@ use sigsentry_domain::{ApiKeyId, PermissionSet, Plan, ProjectId, TenantId};
 
 use crate::cli::{Command, CredentialsCommand, KeyCommand, ProjectCommand, TenantCommand};
 use crate::config::Config;
-use crate::startup::{Application, services};
+use crate::startup::{Application, WorkerHandle, services, worker};
 
 /// Runs `command` (`serve` when `None`).
 ///
@@ -15,6 +15,7 @@ use crate::startup::{Application, services};
 pub async fn run(command: Option<Command>, config: Config) -> anyhow::Result<()> {
     match command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
+        Command::Worker => run_worker(config).await,
         Command::Migrate => {
             sigsentry_persistence::AnyStore::migrate(&config.database_url).await.context("migration failed")?;
             println!("migrations applied");
@@ -93,7 +94,49 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             key = first.key.secret,
         );
     }
+    let worker = if config.sync_worker {
+        Some(WorkerHandle::spawn(worker(&config, &services)?))
+    } else {
+        tracing::info!("sync worker disabled (SIGSENTRY_SYNC_WORKER=false): API only");
+        None
+    };
     let app = Application::build(&config, services)?;
     tracing::info!(listen = %config.listen, port = app.port(), "serving the Code Repos API");
-    app.run_until_stopped().await.context("the HTTP server failed")
+    let served = app.run_until_stopped().await.context("the HTTP server failed");
+    if let Some(worker) = worker {
+        worker.stop().await;
+    }
+    served
+}
+
+/// `sigsentry worker`: only the sync worker, until SIGTERM or Ctrl-C.
+async fn run_worker(config: Config) -> anyhow::Result<()> {
+    let services = services(&config).await?;
+    let handle = WorkerHandle::spawn(worker(&config, &services)?);
+    tracing::info!("sync worker running");
+    shutdown_signal().await;
+    tracing::info!("stopping the sync worker");
+    handle.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

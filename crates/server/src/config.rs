@@ -22,6 +22,23 @@ pub struct Config {
     pub allow_private_base_urls: bool,
     /// Repositories per project, by plan.
     pub quotas: QuotaTable,
+    /// Cloud API roots (tests and egress proxies aim them elsewhere).
+    pub platform_roots: PlatformRoots,
+    /// Run the sync worker inside `serve` (`false`: an API-only replica).
+    pub sync_worker: bool,
+    /// A `ready` repository is synced again after this many seconds.
+    pub sync_interval_secs: u32,
+}
+
+/// Where the platforms' cloud APIs are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformRoots {
+    /// `SIGSENTRY_GITHUB_API_URL`.
+    pub github_api_url: String,
+    /// `SIGSENTRY_GITLAB_URL` (the instance root; the API is under `/api/v4`).
+    pub gitlab_url: String,
+    /// `SIGSENTRY_BITBUCKET_API_URL`.
+    pub bitbucket_api_url: String,
 }
 
 impl Config {
@@ -63,7 +80,43 @@ impl Config {
                 .with_overrides(&spec)
                 .map_err(|e| anyhow::anyhow!("SIGSENTRY_QUOTAS must look like free=5,team=50: {e}"))?,
         };
-        Ok(Self { database_url, listen, master_keys, data_dir, allow_private_base_urls, quotas })
+        let root = |name: &str, default: &str| -> anyhow::Result<String> {
+            let value = get(name).unwrap_or_else(|| default.to_owned());
+            let parsed =
+                url::Url::parse(&value).with_context(|| format!("{name} must be an absolute URL, got {value:?}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                bail!("{name} must be an http(s) URL with a host, got {value:?}");
+            }
+            Ok(value.trim_end_matches('/').to_owned())
+        };
+        let platform_roots = PlatformRoots {
+            github_api_url: root("SIGSENTRY_GITHUB_API_URL", "https://api.github.com")?,
+            gitlab_url: root("SIGSENTRY_GITLAB_URL", "https://gitlab.com")?,
+            bitbucket_api_url: root("SIGSENTRY_BITBUCKET_API_URL", "https://api.bitbucket.org/2.0")?,
+        };
+        let sync_worker = match get("SIGSENTRY_SYNC_WORKER").as_deref() {
+            None | Some("true" | "1" | "yes") => true,
+            Some("false" | "0" | "no") => false,
+            Some(other) => bail!("SIGSENTRY_SYNC_WORKER must be true or false, got {other:?}"),
+        };
+        let sync_interval_secs = match get("SIGSENTRY_SYNC_INTERVAL_SECS") {
+            None => 900,
+            Some(raw) => match raw.parse::<u32>() {
+                Ok(secs) if secs >= 1 => secs,
+                _ => bail!("SIGSENTRY_SYNC_INTERVAL_SECS must be a whole number of seconds (at least 1), got {raw:?}"),
+            },
+        };
+        Ok(Self {
+            database_url,
+            listen,
+            master_keys,
+            data_dir,
+            allow_private_base_urls,
+            quotas,
+            platform_roots,
+            sync_worker,
+            sync_interval_secs,
+        })
     }
 
     /// Whether the embedded store is in use.
@@ -90,6 +143,11 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert!(!config.allow_private_base_urls);
         assert!(config.is_embedded());
+        assert_eq!(config.platform_roots.github_api_url, "https://api.github.com");
+        assert_eq!(config.platform_roots.gitlab_url, "https://gitlab.com");
+        assert_eq!(config.platform_roots.bitbucket_api_url, "https://api.bitbucket.org/2.0");
+        assert!(config.sync_worker);
+        assert_eq!(config.sync_interval_secs, 900);
     }
 
     #[test]
@@ -102,6 +160,15 @@ mod tests {
         assert!(error.contains("SIGSENTRY_ALLOW_PRIVATE_BASE_URLS"), "{error}");
         let error = from(&[("SIGSENTRY_QUOTAS", "gold=1")]).unwrap_err().to_string();
         assert!(error.contains("SIGSENTRY_QUOTAS"), "{error}");
+        for (name, value) in [
+            ("SIGSENTRY_GITHUB_API_URL", "api.github.com"),
+            ("SIGSENTRY_SYNC_WORKER", "maybe"),
+            ("SIGSENTRY_SYNC_INTERVAL_SECS", "0"),
+            ("SIGSENTRY_SYNC_INTERVAL_SECS", "15m"),
+        ] {
+            let error = from(&[(name, value)]).unwrap_err().to_string();
+            assert!(error.contains(name), "{error}");
+        }
     }
 
     #[test]

@@ -5,10 +5,11 @@ use std::net::TcpListener;
 use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::Context;
-use sigsentry_app::{CodeRepos, ServiceConfig};
+use sigsentry_app::{CodeRepos, ServiceConfig, SyncConfig, SyncWorker};
 use sigsentry_crypto::Keyring;
 use sigsentry_domain::BaseUrlPolicy;
 use sigsentry_persistence::AnyStore;
+use sigsentry_platforms::{PlatformClients, PlatformConfig};
 use sigsentry_ports::SystemClock;
 
 use crate::config::Config;
@@ -16,6 +17,54 @@ use crate::master_key;
 
 /// The services as wired in this binary.
 pub type Services = CodeRepos<AnyStore, Keyring, SystemClock>;
+
+/// The sync worker as wired in this binary.
+pub type Worker = SyncWorker<AnyStore, Keyring, SystemClock, PlatformClients>;
+
+/// A sync worker over the same store and keyring as `services`.
+///
+/// # Errors
+/// The outbound HTTP client cannot be built.
+pub fn worker(config: &Config, services: &Services) -> anyhow::Result<Worker> {
+    let platform = PlatformClients::new(PlatformConfig {
+        github_api_url: config.platform_roots.github_api_url.clone(),
+        gitlab_url: config.platform_roots.gitlab_url.clone(),
+        bitbucket_api_url: config.platform_roots.bitbucket_api_url.clone(),
+        policy: BaseUrlPolicy { allow_private: config.allow_private_base_urls },
+        ..PlatformConfig::default()
+    })
+    .context("cannot set up the platform clients")?;
+    let sync = SyncConfig { refresh_interval_secs: config.sync_interval_secs, ..SyncConfig::default() };
+    Ok(SyncWorker::new(services.store().clone(), services.cipher().clone(), SystemClock, platform, sync))
+}
+
+/// A running worker; [`WorkerHandle::stop`] ends it after its current round.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Starts `worker` on the current runtime.
+    pub fn spawn(worker: Worker) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            worker
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Self { stop, task }
+    }
+
+    /// Asks the worker to stop and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
 
 /// Opens the store (applying migrations) and loads the keyring.
 ///

@@ -21,7 +21,7 @@ const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 100;
 
-fn path_id(req: &HttpRequest) -> Result<ConnectionId, ApiError> {
+pub(super) fn path_id(req: &HttpRequest) -> Result<ConnectionId, ApiError> {
     let raw = req.match_info().get("id").unwrap_or_default();
     raw.parse().map_err(|_| ApiError::invalid_field("id", "the connection id in the path must be a UUID"))
 }

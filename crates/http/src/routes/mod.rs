@@ -1,5 +1,6 @@
 //! Route table.
 
+mod cache;
 mod connections;
 mod ops;
 
@@ -8,40 +9,65 @@ use sigsentry_ports::{Clock, CredentialCipher, Store};
 
 use crate::error::{ApiError, ErrorCode};
 
+pub use cache::*;
 pub use connections::*;
 pub use ops::*;
 
 /// Registers every route. A known path with another method answers 405.
 pub fn configure<S: Store, C: CredentialCipher, K: Clock>(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(web::get().to(healthz)).route(web::head().to(healthz)).default_service(web::to(only_get)))
-        .service(web::resource("/readyz").route(web::get().to(readyz::<S, C, K>)).route(web::head().to(readyz::<S, C, K>)).default_service(web::to(only_get)))
-        .service(
-            web::resource("/v1/openapi.json").route(web::get().to(openapi_document)).route(web::head().to(openapi_document)).default_service(web::to(only_get)),
-        )
-        .service(
-            web::resource("/v1/config/repos")
-                .route(web::get().to(list_connections::<S, C, K>))
-                .route(web::head().to(list_connections::<S, C, K>))
-                .route(web::post().to(create_connection::<S, C, K>))
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(ApiError::method_not_allowed("GET, HEAD, POST"))
-                })),
-        )
-        .service(
-            web::resource("/v1/config/repos/{id}")
-                .route(web::get().to(get_connection::<S, C, K>))
-                .route(web::head().to(get_connection::<S, C, K>))
-                .route(web::put().to(update_connection::<S, C, K>))
-                .route(web::delete().to(delete_connection::<S, C, K>))
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(ApiError::method_not_allowed("GET, HEAD, PUT, DELETE"))
-                })),
-        )
-        .service(
-            web::resource("/v1/config/repos/{id}/cache")
-                .route(web::delete().to(invalidate_cache::<S, C, K>))
-                .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::method_not_allowed("DELETE")) })),
-        );
+    cfg.service(
+        web::resource("/healthz")
+            .route(web::get().to(healthz))
+            .route(web::head().to(healthz))
+            .default_service(web::to(only_get)),
+    )
+    .service(
+        web::resource("/readyz")
+            .route(web::get().to(readyz::<S, C, K>))
+            .route(web::head().to(readyz::<S, C, K>))
+            .default_service(web::to(only_get)),
+    )
+    .service(
+        web::resource("/v1/openapi.json")
+            .route(web::get().to(openapi_document))
+            .route(web::head().to(openapi_document))
+            .default_service(web::to(only_get)),
+    )
+    .service(
+        web::resource("/v1/config/repos")
+            .route(web::get().to(list_connections::<S, C, K>))
+            .route(web::head().to(list_connections::<S, C, K>))
+            .route(web::post().to(create_connection::<S, C, K>))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::method_not_allowed("GET, HEAD, POST"))
+            })),
+    )
+    .service(
+        web::resource("/v1/config/repos/{id}")
+            .route(web::get().to(get_connection::<S, C, K>))
+            .route(web::head().to(get_connection::<S, C, K>))
+            .route(web::put().to(update_connection::<S, C, K>))
+            .route(web::delete().to(delete_connection::<S, C, K>))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::method_not_allowed("GET, HEAD, PUT, DELETE"))
+            })),
+    )
+    .service(
+        web::resource("/v1/config/repos/{id}/sync")
+            .route(web::post().to(request_sync::<S, C, K>))
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::method_not_allowed("POST")) })),
+    )
+    .service(
+        web::resource("/v1/config/repos/{id}/pull-requests")
+            .route(web::get().to(list_pull_requests::<S, C, K>))
+            .route(web::head().to(list_pull_requests::<S, C, K>))
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::method_not_allowed("GET, HEAD")) })),
+    )
+    .service(
+        web::resource("/v1/config/repos/{id}/cache")
+            .route(web::delete().to(invalidate_cache::<S, C, K>))
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::method_not_allowed("DELETE")) })),
+    );
 }
 
 async fn only_get() -> Result<HttpResponse, ApiError> {

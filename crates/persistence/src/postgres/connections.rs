@@ -19,7 +19,8 @@ use super::PgStore;
 use super::error::{TxError, violated_unique};
 use super::rows::{ConnectionRow, MappingRow, RepoRow, assemble, count_u32, stored_time};
 use super::schema::{
-    connection_repositories as repos, idempotency_keys, projects, repo_connections as conns, service_mappings,
+    connection_repositories as repos, idempotency_keys, projects, pull_requests as prs, repo_connections as conns,
+    service_mappings,
 };
 
 /// The UNIQUE constraints of `migrations/postgres` that a name clash trips.
@@ -110,7 +111,7 @@ impl ConnectionStore for PgStore {
         id: ConnectionId,
         _at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        // `_at` will date the cache wipe once the cache tables exist.
+        // Nothing records when a cache was wiped, so `_at` is unused.
         self.run(move |c| {
             Box::pin(async move {
                 c.transaction::<_, TxError, _>(async |tx| {
@@ -128,11 +129,23 @@ impl ConnectionStore for PgStore {
                     if exists.is_none() {
                         return Ok(false);
                     }
+                    // Files go with their PRs (ON DELETE CASCADE).
+                    diesel::delete(prs::table.filter(prs::connection_id.eq(id))).execute(tx).await?;
+                    // Everything a sync learnt goes, the default branch and the
+                    // incremental mark included (the next sync fetches the whole
+                    // window), and so does any claim: a sync running now must
+                    // not refill the cache with what was fetched before the wipe.
                     diesel::update(repos::table.filter(repos::connection_id.eq(id)))
                         .set((
                             repos::sync_state.eq(SyncState::Pending.as_str()),
                             repos::last_synced_at.eq(None::<DateTime<Utc>>),
                             repos::sync_error.eq(None::<String>),
+                            repos::default_branch.eq(None::<String>),
+                            repos::updated_since.eq(None::<DateTime<Utc>>),
+                            repos::lease_token.eq(None::<Uuid>),
+                            repos::lease_until.eq(None::<DateTime<Utc>>),
+                            repos::next_attempt_at.eq(None::<DateTime<Utc>>),
+                            repos::attempts.eq(0),
                         ))
                         .execute(tx)
                         .await?;
@@ -447,6 +460,7 @@ async fn update(c: &mut AsyncPgConnection, change: &ConnectionChange, limit: u32
     diesel::delete(repos::table.filter(repos::connection_id.eq(id))).execute(c).await?;
     diesel::delete(service_mappings::table.filter(service_mappings::connection_id.eq(id))).execute(c).await?;
     let mut kept: HashMap<String, RepoRow> = old.into_iter().map(|r| (r.name_key.clone(), r)).collect();
+    let mut renamed: Vec<(String, String)> = Vec::new();
     let repo_rows: Vec<RepoRow> = change
         .repositories
         .iter()
@@ -456,14 +470,33 @@ async fn update(c: &mut AsyncPgConnection, change: &ConnectionChange, limit: u32
             if !change.resync_all
                 && let Some(before) = kept.remove(&row.name_key)
             {
-                row.sync_state = before.sync_state;
-                row.last_synced_at = before.last_synced_at;
-                row.sync_error = before.sync_error;
+                if before.name != row.name {
+                    renamed.push((row.name_key.clone(), row.name.clone()));
+                }
+                row.keep_sync_of(before);
             }
             row
         })
         .collect();
     insert_children(c, project, id, &repo_rows, &change.repositories, &change.service_mappings).await?;
+
+    // The cache follows the repository list. New credentials or a new window
+    // make every cached PR suspect: all go, and each repository is fetched
+    // whole again. Otherwise only dropped repositories lose theirs (`kept`
+    // now holds just those), and a kept one renamed in case is listed under
+    // its new spelling. Files go with their PRs (ON DELETE CASCADE).
+    let cached = prs::table.filter(prs::connection_id.eq(id));
+    if change.resync_all {
+        diesel::delete(cached).execute(c).await?;
+    } else {
+        let removed: Vec<&String> = kept.keys().collect();
+        if !removed.is_empty() {
+            diesel::delete(cached.filter(prs::repository_key.eq_any(removed))).execute(c).await?;
+        }
+        for (key, name) in &renamed {
+            diesel::update(cached.filter(prs::repository_key.eq(key))).set(prs::repository.eq(name)).execute(c).await?;
+        }
+    }
 
     let at = stored_time(change.at);
     let target = conns::table.filter(conns::id.eq(id));

@@ -13,11 +13,17 @@ use sigsentry_domain::{
     BaseUrl, BaseUrlPolicy, BranchName, CredentialKind, CredentialSummary, Invalid, LookbackDays, PathPrefix,
     PermissionSet, Platform, RepoConnection, RepoName, RepoSyncStatus, ServiceMapping, ServiceName, SyncState,
 };
-use sigsentry_ports::{ApiKeyRecord, Project, StoreError, Tenant};
+use sigsentry_ports::{
+    ApiKeyRecord, CachedPullRequest, MergedPullRequest, Project, SealedSecret, StoreError, SyncJob, Tenant,
+};
 use uuid::Uuid;
 
 use super::error::corrupt_row;
-use super::schema::{api_keys, connection_repositories, projects, repo_connections, service_mappings, tenants};
+use super::schema::{
+    api_keys, connection_repositories, projects, pull_request_files, pull_requests, repo_connections, service_mappings,
+    tenants,
+};
+use crate::cache::{read_attempts, read_number, stored_number};
 
 /// A time as stored: truncated to milliseconds, as the SQLite store keeps
 /// times, so both backends give back the same values.
@@ -159,6 +165,12 @@ pub(crate) struct RepoRow {
     pub sync_state: String,
     pub last_synced_at: Option<DateTime<Utc>>,
     pub sync_error: Option<String>,
+    pub default_branch: Option<String>,
+    pub lease_token: Option<Uuid>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub attempts: i32,
+    pub updated_since: Option<DateTime<Utc>>,
 }
 
 impl RepoRow {
@@ -173,7 +185,28 @@ impl RepoRow {
             sync_state: SyncState::Pending.as_str().to_owned(),
             last_synced_at: None,
             sync_error: None,
+            default_branch: None,
+            lease_token: None,
+            lease_until: None,
+            next_attempt_at: None,
+            attempts: 0,
+            updated_since: None,
         }
+    }
+
+    /// Takes over the sync bookkeeping of the row this one replaces (the
+    /// same repository, kept by an update): its state, its cache marks and
+    /// any claim on it, so a sync running meanwhile still completes.
+    pub(crate) fn keep_sync_of(&mut self, before: RepoRow) {
+        self.sync_state = before.sync_state;
+        self.last_synced_at = before.last_synced_at;
+        self.sync_error = before.sync_error;
+        self.default_branch = before.default_branch;
+        self.lease_token = before.lease_token;
+        self.lease_until = before.lease_until;
+        self.next_attempt_at = before.next_attempt_at;
+        self.attempts = before.attempts;
+        self.updated_since = before.updated_since;
     }
 }
 
@@ -284,5 +317,98 @@ fn to_connection(
         created_at: row.created_at,
         updated_at: row.updated_at,
         version: row.version,
+    })
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = pull_requests, check_for_backend(Pg))]
+pub(crate) struct PullRequestRow {
+    pub connection_id: Uuid,
+    pub repository_key: String,
+    pub repository: String,
+    pub number: i64,
+    pub title: String,
+    pub author: Option<String>,
+    pub url: String,
+    pub merged_at: DateTime<Utc>,
+    pub merge_commit_sha: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PullRequestRow {
+    /// The row of `pr`, cached for the repository of `connection_id` keyed
+    /// `repository_key` and spelt `repository`.
+    pub(crate) fn from_domain(
+        connection_id: Uuid,
+        repository_key: &str,
+        repository: &str,
+        pr: &MergedPullRequest,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            connection_id,
+            repository_key: repository_key.to_owned(),
+            repository: repository.to_owned(),
+            number: stored_number(pr.number)?,
+            title: pr.title.clone(),
+            author: pr.author.clone(),
+            url: pr.url.clone(),
+            merged_at: stored_time(pr.merged_at),
+            merge_commit_sha: pr.merge_commit_sha.clone(),
+            updated_at: stored_time(pr.updated_at),
+        })
+    }
+
+    /// The PR as listed, with its paths (sorted here).
+    pub(crate) fn into_domain(
+        self,
+        platform: Platform,
+        mut files: Vec<String>,
+    ) -> Result<CachedPullRequest, StoreError> {
+        files.sort();
+        Ok(CachedPullRequest {
+            repository: check(RepoName::parse(platform, &self.repository), "cached PR repository")?,
+            pull_request: MergedPullRequest {
+                number: read_number(self.number)?,
+                title: self.title,
+                author: self.author,
+                url: self.url,
+                merged_at: self.merged_at,
+                merge_commit_sha: self.merge_commit_sha,
+                updated_at: self.updated_at,
+                files,
+            },
+        })
+    }
+}
+
+#[derive(Debug, Queryable, QueryableByName, Selectable, Insertable)]
+#[diesel(table_name = pull_request_files, check_for_backend(Pg))]
+pub(crate) struct PullRequestFileRow {
+    pub connection_id: Uuid,
+    pub repository_key: String,
+    pub number: i64,
+    pub path: String,
+}
+
+/// The job of a claimed repository, from its connection's row and its own.
+pub(crate) fn sync_job(conn: &ConnectionRow, repo: &RepoRow, lease: Uuid) -> Result<SyncJob, StoreError> {
+    let platform: Platform = parse(&conn.platform, "connection platform")?;
+    Ok(SyncJob {
+        lease,
+        connection_id: sigsentry_domain::ConnectionId::from_uuid(conn.id),
+        tenant_id: sigsentry_domain::TenantId::from_uuid(conn.tenant_id),
+        project_id: sigsentry_domain::ProjectId::from_uuid(conn.project_id),
+        platform,
+        repository: check(RepoName::parse(platform, &repo.name), "repository name")?,
+        credential_kind: check(CredentialKind::parse(&conn.credential_kind), "credential kind")?,
+        base_url: conn
+            .base_url
+            .as_deref()
+            .map(|u| check(BaseUrl::parse(u, STORED_URL_POLICY), "credential base URL"))
+            .transpose()?,
+        sealed: SealedSecret { key_id: conn.credential_key_id.clone(), ciphertext: conn.credential_ciphertext.clone() },
+        lookback_days: check(LookbackDays::new(i64::from(conn.lookback_days)), "lookback days")?,
+        updated_since: repo.updated_since,
+        attempts: read_attempts(i64::from(repo.attempts)),
     })
 }

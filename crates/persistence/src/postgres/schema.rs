@@ -61,6 +61,12 @@ diesel::table! {
         sync_state -> Text,
         last_synced_at -> Nullable<Timestamptz>,
         sync_error -> Nullable<Text>,
+        default_branch -> Nullable<Text>,
+        lease_token -> Nullable<Uuid>,
+        lease_until -> Nullable<Timestamptz>,
+        next_attempt_at -> Nullable<Timestamptz>,
+        attempts -> Integer,
+        updated_since -> Nullable<Timestamptz>,
     }
 }
 
@@ -89,11 +95,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    pull_requests (connection_id, repository_key, number) {
+        connection_id -> Uuid,
+        repository_key -> Text,
+        repository -> Text,
+        number -> BigInt,
+        title -> Text,
+        author -> Nullable<Text>,
+        url -> Text,
+        merged_at -> Timestamptz,
+        merge_commit_sha -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    pull_request_files (connection_id, repository_key, number, path) {
+        connection_id -> Uuid,
+        repository_key -> Text,
+        number -> BigInt,
+        path -> Text,
+    }
+}
+
 diesel::joinable!(projects -> tenants (tenant_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(repo_connections -> projects (project_id));
 diesel::joinable!(connection_repositories -> repo_connections (connection_id));
 diesel::joinable!(service_mappings -> repo_connections (connection_id));
+diesel::joinable!(pull_requests -> repo_connections (connection_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -103,4 +134,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     connection_repositories,
     service_mappings,
     idempotency_keys,
+    pull_requests,
+    pull_request_files,
 );

@@ -16,7 +16,10 @@ use sigsentry_ports::{
 use super::SqliteStore;
 use super::error::TxError;
 use super::rows::{ConnectionRow, MappingRow, RepoRow, assemble, count_u32, fmt_time, parse};
-use super::schema::{connection_repositories as repos, idempotency_keys, repo_connections as conns, service_mappings};
+use super::schema::{
+    connection_repositories as repos, idempotency_keys, pull_requests as prs, repo_connections as conns,
+    service_mappings,
+};
 
 impl ConnectionStore for SqliteStore {
     async fn create_connection(
@@ -84,9 +87,9 @@ impl ConnectionStore for SqliteStore {
         id: ConnectionId,
         _at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        // `_at` will date the cache wipe once the cache tables exist.
+        // Nothing records when a cache was wiped, so `_at` is unused.
         self.run(move |c| {
-            c.transaction(|c| {
+            c.immediate_transaction(|c| {
                 let id = id.to_string();
                 let exists = conns::table
                     .filter(conns::project_id.eq(project.to_string()))
@@ -97,11 +100,23 @@ impl ConnectionStore for SqliteStore {
                 if exists.is_none() {
                     return Ok(false);
                 }
+                // Files go with their PRs (ON DELETE CASCADE).
+                diesel::delete(prs::table.filter(prs::connection_id.eq(&id))).execute(c)?;
+                // Everything a sync learnt goes, the default branch and the
+                // incremental mark included (the next sync fetches the whole
+                // window), and so does any claim: a sync running now must
+                // not refill the cache with what was fetched before the wipe.
                 diesel::update(repos::table.filter(repos::connection_id.eq(&id)))
                     .set((
                         repos::sync_state.eq(SyncState::Pending.as_str()),
                         repos::last_synced_at.eq(None::<String>),
                         repos::sync_error.eq(None::<String>),
+                        repos::default_branch.eq(None::<String>),
+                        repos::updated_since.eq(None::<String>),
+                        repos::lease_token.eq(None::<String>),
+                        repos::lease_until.eq(None::<String>),
+                        repos::next_attempt_at.eq(None::<String>),
+                        repos::attempts.eq(0),
                     ))
                     .execute(c)?;
                 Ok(true)
@@ -376,6 +391,7 @@ fn update(c: &mut SqliteConnection, change: &ConnectionChange, limit: u32) -> Re
     diesel::delete(repos::table.filter(repos::connection_id.eq(&id))).execute(c)?;
     diesel::delete(service_mappings::table.filter(service_mappings::connection_id.eq(&id))).execute(c)?;
     let mut kept: HashMap<String, RepoRow> = old.into_iter().map(|r| (r.name_key.clone(), r)).collect();
+    let mut renamed: Vec<(String, String)> = Vec::new();
     let repo_rows: Vec<RepoRow> = change
         .repositories
         .iter()
@@ -385,14 +401,33 @@ fn update(c: &mut SqliteConnection, change: &ConnectionChange, limit: u32) -> Re
             if !change.resync_all
                 && let Some(before) = kept.remove(&row.name_key)
             {
-                row.sync_state = before.sync_state;
-                row.last_synced_at = before.last_synced_at;
-                row.sync_error = before.sync_error;
+                if before.name != row.name {
+                    renamed.push((row.name_key.clone(), row.name.clone()));
+                }
+                row.keep_sync_of(before);
             }
             row
         })
         .collect();
     insert_children(c, &project, &id, &repo_rows, &change.repositories, &change.service_mappings)?;
+
+    // The cache follows the repository list. New credentials or a new window
+    // make every cached PR suspect: all go, and each repository is fetched
+    // whole again. Otherwise only dropped repositories lose theirs (`kept`
+    // now holds just those), and a kept one renamed in case is listed under
+    // its new spelling. Files go with their PRs (ON DELETE CASCADE).
+    let cached = prs::table.filter(prs::connection_id.eq(&id));
+    if change.resync_all {
+        diesel::delete(cached).execute(c)?;
+    } else {
+        let removed: Vec<&String> = kept.keys().collect();
+        if !removed.is_empty() {
+            diesel::delete(cached.filter(prs::repository_key.eq_any(removed))).execute(c)?;
+        }
+        for (key, name) in &renamed {
+            diesel::update(cached.filter(prs::repository_key.eq(key))).set(prs::repository.eq(name)).execute(c)?;
+        }
+    }
 
     let at = fmt_time(change.at);
     let target = conns::table.filter(conns::id.eq(&id));

@@ -7,6 +7,7 @@ mod idempotency;
 mod pool;
 mod rows;
 mod schema;
+mod sync;
 
 use std::path::Path;
 

@@ -13,10 +13,17 @@ use sigsentry_domain::{
     BaseUrl, BaseUrlPolicy, BranchName, CredentialKind, CredentialSummary, Invalid, LookbackDays, PathPrefix,
     PermissionSet, Platform, RepoConnection, RepoName, RepoSyncStatus, ServiceMapping, ServiceName, SyncState,
 };
-use sigsentry_ports::{ApiKeyRecord, Project, StoreError, Tenant};
+use sigsentry_ports::{
+    ApiKeyRecord, CachedPullRequest, MergedPullRequest, Project, SealedSecret, StoreError, SyncJob, Tenant,
+};
+use uuid::Uuid;
 
 use super::error::corrupt_row;
-use super::schema::{api_keys, connection_repositories, projects, repo_connections, service_mappings, tenants};
+use super::schema::{
+    api_keys, connection_repositories, projects, pull_request_files, pull_requests, repo_connections, service_mappings,
+    tenants,
+};
+use crate::cache::{read_attempts, read_number, stored_number};
 
 /// Formats a time the way every time column holds it: UTC, milliseconds,
 /// `Z`, fixed width, so text order is time order.
@@ -171,6 +178,12 @@ pub(crate) struct RepoRow {
     pub sync_state: String,
     pub last_synced_at: Option<String>,
     pub sync_error: Option<String>,
+    pub default_branch: Option<String>,
+    pub lease_token: Option<String>,
+    pub lease_until: Option<String>,
+    pub next_attempt_at: Option<String>,
+    pub attempts: i64,
+    pub updated_since: Option<String>,
 }
 
 impl RepoRow {
@@ -185,7 +198,28 @@ impl RepoRow {
             sync_state: SyncState::Pending.as_str().to_owned(),
             last_synced_at: None,
             sync_error: None,
+            default_branch: None,
+            lease_token: None,
+            lease_until: None,
+            next_attempt_at: None,
+            attempts: 0,
+            updated_since: None,
         }
+    }
+
+    /// Takes over the sync bookkeeping of the row this one replaces (the
+    /// same repository, kept by an update): its state, its cache marks and
+    /// any claim on it, so a sync running meanwhile still completes.
+    pub(crate) fn keep_sync_of(&mut self, before: RepoRow) {
+        self.sync_state = before.sync_state;
+        self.last_synced_at = before.last_synced_at;
+        self.sync_error = before.sync_error;
+        self.default_branch = before.default_branch;
+        self.lease_token = before.lease_token;
+        self.lease_until = before.lease_until;
+        self.next_attempt_at = before.next_attempt_at;
+        self.attempts = before.attempts;
+        self.updated_since = before.updated_since;
     }
 }
 
@@ -296,5 +330,98 @@ fn to_connection(
         created_at: parse_time(&row.created_at, "connection creation time")?,
         updated_at: parse_time(&row.updated_at, "connection update time")?,
         version: row.version,
+    })
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = pull_requests, check_for_backend(Sqlite))]
+pub(crate) struct PullRequestRow {
+    pub connection_id: String,
+    pub repository_key: String,
+    pub repository: String,
+    pub number: i64,
+    pub title: String,
+    pub author: Option<String>,
+    pub url: String,
+    pub merged_at: String,
+    pub merge_commit_sha: Option<String>,
+    pub updated_at: String,
+}
+
+impl PullRequestRow {
+    /// The row of `pr`, cached for the repository of `connection_id` keyed
+    /// `repository_key` and spelt `repository`.
+    pub(crate) fn from_domain(
+        connection_id: &str,
+        repository_key: &str,
+        repository: &str,
+        pr: &MergedPullRequest,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            connection_id: connection_id.to_owned(),
+            repository_key: repository_key.to_owned(),
+            repository: repository.to_owned(),
+            number: stored_number(pr.number)?,
+            title: pr.title.clone(),
+            author: pr.author.clone(),
+            url: pr.url.clone(),
+            merged_at: fmt_time(pr.merged_at),
+            merge_commit_sha: pr.merge_commit_sha.clone(),
+            updated_at: fmt_time(pr.updated_at),
+        })
+    }
+
+    /// The PR as listed, with its paths (sorted here).
+    pub(crate) fn into_domain(
+        self,
+        platform: Platform,
+        mut files: Vec<String>,
+    ) -> Result<CachedPullRequest, StoreError> {
+        files.sort();
+        Ok(CachedPullRequest {
+            repository: check(RepoName::parse(platform, &self.repository), "cached PR repository")?,
+            pull_request: MergedPullRequest {
+                number: read_number(self.number)?,
+                title: self.title,
+                author: self.author,
+                url: self.url,
+                merged_at: parse_time(&self.merged_at, "PR merge time")?,
+                merge_commit_sha: self.merge_commit_sha,
+                updated_at: parse_time(&self.updated_at, "PR update time")?,
+                files,
+            },
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = pull_request_files, check_for_backend(Sqlite))]
+pub(crate) struct PullRequestFileRow {
+    pub connection_id: String,
+    pub repository_key: String,
+    pub number: i64,
+    pub path: String,
+}
+
+/// The job of a claimed repository, from its connection's row and its own.
+pub(crate) fn sync_job(conn: &ConnectionRow, repo: &RepoRow, lease: Uuid) -> Result<SyncJob, StoreError> {
+    let platform: Platform = parse(&conn.platform, "connection platform")?;
+    Ok(SyncJob {
+        lease,
+        connection_id: parse(&conn.id, "connection id")?,
+        tenant_id: parse(&conn.tenant_id, "connection tenant id")?,
+        project_id: parse(&conn.project_id, "connection project id")?,
+        platform,
+        repository: check(RepoName::parse(platform, &repo.name), "repository name")?,
+        credential_kind: check(CredentialKind::parse(&conn.credential_kind), "credential kind")?,
+        base_url: conn
+            .base_url
+            .as_deref()
+            .map(|u| check(BaseUrl::parse(u, STORED_URL_POLICY), "credential base URL"))
+            .transpose()?,
+        sealed: SealedSecret { key_id: conn.credential_key_id.clone(), ciphertext: conn.credential_ciphertext.clone() },
+        lookback_days: check(LookbackDays::new(conn.lookback_days), "lookback days")?,
+        updated_since: parse_opt_time(repo.updated_since.as_deref(), "repository sync high-water mark")?,
+        attempts: read_attempts(repo.attempts),
     })
 }

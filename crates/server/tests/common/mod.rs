@@ -24,6 +24,7 @@ pub struct TestApp {
     pub key: String,
     pub db_path: PathBuf,
     pub dir: TempDir,
+    pub config: Config,
 }
 
 pub fn config_for(dir: &TempDir, extra: &[(&str, &str)]) -> Config {
@@ -71,6 +72,7 @@ impl TestApp {
             key,
             db_path: dir.path().join("sigsentry.db"),
             dir,
+            config,
         }
     }
 
