@@ -97,7 +97,7 @@ def floor_scripts(project, key_hash, conn_ids):
         "\\set n random(1, 1000000000)",
         f"INSERT INTO repo_connections (id, tenant_id, project_id, platform, credential_kind, credential_hint, base_url, credential_key_id, credential_ciphertext, credentials_updated_at, lookback_days, is_active, version, created_at, updated_at) "
         f"SELECT gen_random_uuid(), tenant_id, id, 'github', 'token', '…0001', NULL, 'k', decode(repeat('ab', 60), 'hex'), now(), 30, true, 1, now(), now() FROM projects WHERE id = '{project}' RETURNING id \\gset conn_",
-        f"INSERT INTO connection_repositories (connection_id, project_id, position, name, name_key, sync_state) VALUES (:'conn_id', '{project}', 0, 'floor/' || :client_id || '-' || :n || '-' || random(), 'floor/' || :client_id || '-' || :n || '-' || random(), 'pending');",
+        f"INSERT INTO connection_repositories (connection_id, project_id, position, name, name_key, sync_state) VALUES (:conn_id, '{project}', 0, 'floor/' || :client_id || '-' || :n || '-' || random(), 'floor/' || :client_id || '-' || :n || '-' || random(), 'pending');",
         "COMMIT;",
     ])
     update_sql = "\n".join([
@@ -117,7 +117,10 @@ def floor_scripts(project, key_hash, conn_ids):
 
 
 def sh(cmd, env=None, check=True):
-    return subprocess.run(cmd, env=env, check=check, capture_output=True, text=True)
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        sys.exit(f"bench: {cmd[0]} failed ({result.returncode}):\n{result.stderr[-2000:]}")
+    return result
 
 
 def psql(sql, db_url=ADMIN_URL):
@@ -179,7 +182,7 @@ def pgbench(db_url, sql, duration, connections):
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write(sql + "\n")
         path = f.name
-    out = sh(["pgbench", "-n", "-M", "simple", f"-c{connections}", "-j2", f"-T{duration}", "-f", path, db_url]).stdout
+    out = sh(["pgbench", "-n", "-M", "prepared", f"-c{connections}", "-j2", f"-T{duration}", "-f", path, db_url]).stdout
     os.unlink(path)
     return float(re.search(r"tps = ([\d.]+)", out).group(1))
 

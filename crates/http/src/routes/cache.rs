@@ -7,13 +7,11 @@ use sigsentry_domain::Permission;
 use sigsentry_ports::{CachedPullRequest, Clock, CredentialCipher, Store};
 
 use super::connections::path_id;
+use super::query::{DEFAULT_LIMIT, parse_limit, parse_query};
 use crate::AppState;
 use crate::auth::scope;
 use crate::dto::timestamp;
-use crate::error::{ApiError, Detail};
-
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 100;
+use crate::error::ApiError;
 
 /// Ask for a sync of every repository of the connection now.
 #[utoipa::path(post, path = "/v1/config/repos/{id}/sync", tag = "repos",
@@ -38,38 +36,22 @@ struct PrParams {
 }
 
 fn pr_params(query: &str) -> Result<PrParams, ApiError> {
-    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
-        .map_err(|_| ApiError::invalid_field("query", "the query string is malformed"))?
-        .into_inner();
     let mut params = PrParams { filter: PullRequestFilter { limit: DEFAULT_LIMIT, ..Default::default() }, after: None };
-    let mut errors = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
-    for (name, value) in &pairs {
-        if seen.contains(&name.as_str()) {
-            errors.push(Detail::at(name.clone(), "is given more than once"));
-            continue;
-        }
-        seen.push(name);
-        match name.as_str() {
-            "limit" => match value.parse::<u32>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => params.filter.limit = n,
-                _ => errors.push(Detail::at("limit", "must be an integer from 1 to 100")),
-            },
-            "cursor" => match decode_pr_cursor(value) {
-                Ok(after) => params.after = Some(after),
-                Err(e) => errors.push(Detail::at("cursor", e.0)),
-            },
-            "repo" if !value.is_empty() && value.len() <= 1024 => params.filter.repository = Some(value.clone()),
-            "repo" => errors.push(Detail::at("repo", "must be a repository name of the connection")),
+    parse_query(query, "repo, path, limit, cursor", |name, value| {
+        match name {
+            "limit" => params.filter.limit = parse_limit(value)?,
+            "cursor" => params.after = Some(decode_pr_cursor(value).map_err(|e| e.0)?),
+            "repo" if !value.is_empty() && value.len() <= 1024 => params.filter.repository = Some(value.to_owned()),
+            "repo" => return Err("must be a repository name of the connection".to_owned()),
             "path" if value.len() <= 1024 && !value.chars().any(char::is_control) => {
-                params.filter.path_prefix = Some(value.clone()).filter(|p| !p.is_empty());
+                params.filter.path_prefix = Some(value.to_owned()).filter(|p| !p.is_empty());
             }
-            "path" => errors.push(Detail::at("path", "must be a path of at most 1024 characters")),
-            _ => errors
-                .push(Detail::at(name.clone(), "is not a known query parameter (known: repo, path, limit, cursor)")),
+            "path" => return Err("must be a path of at most 1024 characters".to_owned()),
+            _ => return Ok(false),
         }
-    }
-    if errors.is_empty() { Ok(params) } else { Err(ApiError::validation(errors)) }
+        Ok(true)
+    })?;
+    Ok(params)
 }
 
 fn pull_request_json(item: &CachedPullRequest) -> Value {

@@ -9,17 +9,16 @@ use sigsentry_app::{CreateOutcome, Fingerprinted, decode_cursor};
 use sigsentry_domain::{ConnectionId, ConnectionSpec, IdempotencyKey, Permission, Platform, RepoConnection, SpecDraft};
 use sigsentry_ports::{Clock, CredentialCipher, Store, StoredResponse};
 
+use super::query::{DEFAULT_LIMIT, parse_limit, parse_query};
 use crate::AppState;
 use crate::auth::scope;
 use crate::body::{from_value, read_json_object, refuse_nulls};
 use crate::dto::{
     CREATE_FIELDS, ConnectionView, CreateConnectionBody, UPDATE_FIELDS, UpdateConnectionBody, garde_details,
 };
-use crate::error::{ApiError, Detail};
+use crate::error::ApiError;
 
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 100;
 
 pub(super) fn path_id(req: &HttpRequest) -> Result<ConnectionId, ApiError> {
     let raw = req.match_info().get("id").unwrap_or_default();
@@ -42,43 +41,24 @@ struct ListParams {
 }
 
 fn list_params(query: &str) -> Result<ListParams, ApiError> {
-    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
-        .map_err(|_| ApiError::invalid_field("query", "the query string is malformed"))?
-        .into_inner();
     let mut params = ListParams { platform: None, is_active: None, cursor: None, limit: DEFAULT_LIMIT };
-    let mut errors = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
-    for (name, value) in &pairs {
-        if seen.contains(&name.as_str()) {
-            errors.push(Detail::at(name.clone(), "is given more than once"));
-            continue;
+    parse_query(query, "limit, cursor, platform, isActive", |name, value| {
+        match name {
+            "limit" => params.limit = parse_limit(value)?,
+            "cursor" => params.cursor = Some(decode_cursor(value).map_err(|e| e.0)?),
+            "platform" => params.platform = Some(value.parse::<Platform>().map_err(|e| e.0)?),
+            "isActive" => {
+                params.is_active = Some(match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err("must be true or false".to_owned()),
+                });
+            }
+            _ => return Ok(false),
         }
-        seen.push(name);
-        match name.as_str() {
-            "limit" => match value.parse::<u32>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => params.limit = n,
-                _ => errors.push(Detail::at("limit", "must be an integer from 1 to 100")),
-            },
-            "cursor" => match decode_cursor(value) {
-                Ok(id) => params.cursor = Some(id),
-                Err(e) => errors.push(Detail::at("cursor", e.0)),
-            },
-            "platform" => match value.parse::<Platform>() {
-                Ok(p) => params.platform = Some(p),
-                Err(e) => errors.push(Detail::at("platform", e.0)),
-            },
-            "isActive" => match value.as_str() {
-                "true" => params.is_active = Some(true),
-                "false" => params.is_active = Some(false),
-                _ => errors.push(Detail::at("isActive", "must be true or false")),
-            },
-            _ => errors.push(Detail::at(
-                name.clone(),
-                "is not a known query parameter (known: limit, cursor, platform, isActive)",
-            )),
-        }
-    }
-    if errors.is_empty() { Ok(params) } else { Err(ApiError::validation(errors)) }
+        Ok(true)
+    })?;
+    Ok(params)
 }
 
 /// List the project's repo connections.

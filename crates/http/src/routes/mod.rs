@@ -3,6 +3,7 @@
 mod cache;
 mod connections;
 mod ops;
+mod query;
 
 use actix_web::{HttpResponse, web};
 use sigsentry_ports::{Clock, CredentialCipher, Store};
