@@ -54,12 +54,14 @@ pub struct RepoSyncStatus {
     pub last_synced_at: Option<DateTime<Utc>>,
     /// A human-readable reason when `state` is `Error`.
     pub error: Option<String>,
+    /// The repository's own default branch, as learned at the last sync.
+    pub default_branch: Option<String>,
 }
 
 impl RepoSyncStatus {
     /// A repository nobody has synced yet.
     pub fn pending(repository: RepoName) -> Self {
-        Self { repository, state: SyncState::Pending, last_synced_at: None, error: None }
+        Self { repository, state: SyncState::Pending, last_synced_at: None, error: None, default_branch: None }
     }
 }
 

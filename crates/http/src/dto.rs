@@ -308,6 +308,8 @@ pub struct SyncView {
     pub last_synced_at: Option<String>,
     /// Why the last sync failed.
     pub error: Option<String>,
+    /// The repository's own default branch, learned at sync (`null` before).
+    pub default_branch: Option<String>,
 }
 
 /// A repo connection as returned. Never holds a secret.
@@ -364,6 +366,7 @@ impl From<&RepoConnection> for ConnectionView {
                     state: s.state.as_str(),
                     last_synced_at: s.last_synced_at.as_ref().map(timestamp),
                     error: s.error.clone(),
+                    default_branch: s.default_branch.clone(),
                 })
                 .collect(),
             created_at: timestamp(&c.created_at),

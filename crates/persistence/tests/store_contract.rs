@@ -1001,7 +1001,8 @@ async fn complete_writes_the_cache_and_makes_the_repository_ready(kind: Kind) {
             repository: repo("acme/a"),
             state: SyncState::Ready,
             last_synced_at: Some(synced),
-            error: None
+            error: None,
+            default_branch: Some("main".to_owned()),
         }]
     );
     let clean = "SELECT count(*) AS n FROM connection_repositories WHERE default_branch = 'main' AND lease_token IS NULL \

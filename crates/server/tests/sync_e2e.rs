@@ -81,6 +81,7 @@ async fn a_new_connection_syncs_and_its_pull_requests_are_listed() {
     let conn = wait_for(&app, &id, "ready").await;
     assert!(conn["sync"][0]["lastSyncedAt"].is_string(), "{conn}");
     assert_eq!(conn["sync"][0]["error"], Value::Null);
+    assert_eq!(conn["sync"][0]["defaultBranch"], "main", "learned from the platform");
 
     let body = pull_requests(&app, &id, "").await;
     let numbers: Vec<u64> = body["data"].as_array().unwrap().iter().map(|p| p["number"].as_u64().unwrap()).collect();

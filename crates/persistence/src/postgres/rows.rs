@@ -277,6 +277,7 @@ fn to_connection(
             state: check(SyncState::parse(&repo.sync_state), "repository sync state")?,
             last_synced_at: repo.last_synced_at,
             error: repo.sync_error,
+            default_branch: repo.default_branch,
         });
         repositories.push(name);
     }

@@ -290,6 +290,7 @@ fn to_connection(
             state: check(SyncState::parse(&repo.sync_state), "repository sync state")?,
             last_synced_at: parse_opt_time(repo.last_synced_at.as_deref(), "repository sync time")?,
             error: repo.sync_error,
+            default_branch: repo.default_branch,
         });
         repositories.push(name);
     }
