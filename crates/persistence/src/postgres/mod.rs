@@ -8,6 +8,7 @@ mod pool;
 mod rows;
 mod schema;
 mod sync;
+mod tls;
 
 use std::future::Future;
 use std::pin::Pin;

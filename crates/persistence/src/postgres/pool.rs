@@ -8,8 +8,10 @@ use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use sigsentry_ports::StoreError;
-use tokio_postgres::config::Host;
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::tls;
 use crate::OpenError;
 
 /// The pool of PostgreSQL connections.
@@ -20,7 +22,7 @@ pub(crate) type PgPool = Pool<AsyncPgConnection>;
 /// so this stays well below it.
 pub const PG_POOL_SIZE: usize = 16;
 
-/// How long opening one connection (TCP, TLS-less startup, login) may take.
+/// How long opening one connection (TCP, TLS handshake, startup, login) may take.
 /// Shorter than [`POOL_WAIT`] so that a caller waiting on a dead server gets
 /// the connect error rather than a bare timeout.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_millis(1_500);
@@ -44,6 +46,8 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub(crate) struct PgTarget {
     config: Arc<tokio_postgres::Config>,
+    /// rustls, set up for the URL's `sslmode` (see [`tls`]).
+    tls: MakeRustlsConnect,
     /// `user@host:port/database`: never the password.
     pub(crate) display: String,
 }
@@ -67,6 +71,7 @@ impl PgTarget {
                 "a PostgreSQL URL must start with postgres:// or postgresql://".to_owned(),
             ));
         }
+        let (url, verification) = tls::split_sslmode(url);
         let mut config: tokio_postgres::Config =
             url.parse().map_err(|e| OpenError::InvalidUrl(format!("not a valid PostgreSQL connection URL: {e}")))?;
         if config.get_hosts().is_empty() {
@@ -81,18 +86,32 @@ impl PgTarget {
             config.application_name("sigsentry-code-repos");
         }
         let display = describe(&config);
-        Ok(Self { config: Arc::new(config), display })
+        let tls = tls::connector(&config, verification);
+        Ok(Self { config: Arc::new(config), tls, display })
     }
 
     /// Opens one connection, giving up after [`CONNECT_TIMEOUT`] even when
     /// the server accepts TCP but never answers the startup.
+    ///
+    /// With `sslmode=prefer` (the default), a server whose certificate does
+    /// not verify (or whose TLS handshake fails otherwise) is connected to
+    /// again without TLS, as libpq's `prefer` falls back.
     pub(crate) async fn connect(&self) -> Result<AsyncPgConnection, ConnectionError> {
         let config = Arc::clone(&self.config);
+        let tls = self.tls.clone();
+        let shown = self.display.clone();
         let opened = tokio::time::timeout(CONNECT_TIMEOUT, async move {
-            let (client, connection) = config
-                .connect(tokio_postgres::NoTls)
-                .await
-                .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+            let bad = |e: tokio_postgres::Error| ConnectionError::BadConnection(tls::explain(&e));
+            let (client, connection) = match config.connect(tls.clone()).await {
+                Ok(opened) => opened,
+                Err(e) if config.get_ssl_mode() == SslMode::Prefer && tls::is_tls_failure(&e) => {
+                    tracing::debug!(database = %shown, error = %tls::explain(&e), "TLS failed with sslmode=prefer; connecting without TLS");
+                    let mut plain = (*config).clone();
+                    plain.ssl_mode(SslMode::Disable);
+                    plain.connect(tls).await.map_err(bad)?
+                }
+                Err(e) => return Err(bad(e)),
+            };
             AsyncPgConnection::try_from_client_and_connection(client, connection).await
         })
         .await;
