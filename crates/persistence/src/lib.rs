@@ -28,6 +28,7 @@
 
 mod any;
 mod cache;
+mod decode;
 mod open;
 mod postgres;
 mod sqlite;

@@ -1,7 +1,6 @@
 //! The one place where PostgreSQL failures become port errors.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use sigsentry_domain::corrupt;
 use sigsentry_ports::{StoreError, WriteConnectionError};
 
 /// Server messages that mean "try again later": the server is going down or
@@ -62,10 +61,7 @@ fn clone_kind(error: &DieselError) -> DieselError {
     }
 }
 
-/// A stored value that does not parse back: a corrupt row, never a panic.
-pub(crate) fn corrupt_row(what: &str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Unexpected(format!("{}: {detail}", corrupt(what)))
-}
+pub(crate) use crate::decode::corrupt_row;
 
 /// The name of the UNIQUE constraint a failure violated, if it is one.
 pub(crate) fn violated_unique(error: &DieselError) -> Option<&str> {

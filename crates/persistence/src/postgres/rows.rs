@@ -4,44 +4,30 @@
 //! [`StoreError::Unexpected`].
 
 use std::collections::HashMap;
-use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use sigsentry_domain::{
-    BaseUrl, BaseUrlPolicy, BranchName, CredentialKind, CredentialSummary, Invalid, LookbackDays, PathPrefix,
-    PermissionSet, Platform, RepoConnection, RepoName, RepoSyncStatus, ServiceMapping, ServiceName, SyncState,
+    CredentialKind, LookbackDays, PermissionSet, Platform, RepoConnection, RepoName, ServiceMapping, SyncState,
 };
 use sigsentry_ports::{
     ApiKeyRecord, CachedPullRequest, MergedPullRequest, Project, SealedSecret, StoreError, SyncJob, Tenant,
 };
 use uuid::Uuid;
 
-use super::error::corrupt_row;
 use super::schema::{
     api_keys, connection_repositories, projects, pull_request_files, pull_requests, repo_connections, service_mappings,
     tenants,
 };
 use crate::cache::{read_attempts, read_number, stored_number};
+use crate::decode::{self, check};
 
 /// A time as stored: truncated to milliseconds, as the SQLite store keeps
 /// times, so both backends give back the same values.
 pub(crate) fn stored_time(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(3)
 }
-
-pub(crate) fn parse<T: FromStr<Err = Invalid>>(value: &str, what: &str) -> Result<T, StoreError> {
-    value.parse().map_err(|e| corrupt_row(what, e))
-}
-
-fn check<T>(result: Result<T, Invalid>, what: &str) -> Result<T, StoreError> {
-    result.map_err(|e| corrupt_row(what, e))
-}
-
-/// Stored URLs were checked when written; reading them back must not fail
-/// because the private-address policy changed since.
-const STORED_URL_POLICY: BaseUrlPolicy = BaseUrlPolicy { allow_private: true };
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = tenants, check_for_backend(Pg))]
@@ -223,6 +209,15 @@ pub(crate) struct MappingRow {
 }
 
 impl MappingRow {
+    fn into_stored(self) -> decode::StoredMapping {
+        decode::StoredMapping {
+            service_name: self.service_name,
+            repo: self.repo,
+            path_prefix: self.path_prefix,
+            default_branch: self.default_branch,
+        }
+    }
+
     pub(crate) fn from_domain(connection_id: Uuid, project_id: Uuid, position: usize, m: &ServiceMapping) -> Self {
         Self {
             connection_id,
@@ -241,10 +236,7 @@ fn position_value(position: usize) -> i32 {
     i32::try_from(position).unwrap_or(i32::MAX)
 }
 
-/// A count as the domain wants it; a count past `u32::MAX` saturates.
-pub(crate) fn count_u32(n: impl TryInto<u32>) -> u32 {
-    n.try_into().unwrap_or(u32::MAX)
-}
+pub(crate) use crate::decode::{count_u32, parse};
 
 /// Builds full connections from their rows. Child rows must be in position
 /// order; `repos` and `mappings` are keyed by connection id.
@@ -267,58 +259,32 @@ fn to_connection(
     repos: Vec<RepoRow>,
     mappings: Vec<MappingRow>,
 ) -> Result<RepoConnection, StoreError> {
-    let platform: Platform = parse(&row.platform, "connection platform")?;
-    let mut repositories = Vec::with_capacity(repos.len());
-    let mut sync = Vec::with_capacity(repos.len());
-    for repo in repos {
-        let name = check(RepoName::parse(platform, &repo.name), "repository name")?;
-        sync.push(RepoSyncStatus {
-            repository: name.clone(),
-            state: check(SyncState::parse(&repo.sync_state), "repository sync state")?,
-            last_synced_at: repo.last_synced_at,
-            error: repo.sync_error,
-            default_branch: repo.default_branch,
-        });
-        repositories.push(name);
-    }
-    let service_mappings = mappings
-        .into_iter()
-        .map(|m| {
-            Ok(ServiceMapping {
-                service_name: check(ServiceName::new(m.service_name), "mapping service name")?,
-                repo: check(RepoName::parse(platform, &m.repo), "mapping repository")?,
-                path_prefix: check(PathPrefix::new(&m.path_prefix), "mapping path prefix")?,
-                default_branch: m
-                    .default_branch
-                    .map(|b| check(BranchName::new(b), "mapping default branch"))
-                    .transpose()?,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(RepoConnection {
+    let stored = decode::StoredConnection {
         id: sigsentry_domain::ConnectionId::from_uuid(row.id),
         tenant_id: sigsentry_domain::TenantId::from_uuid(row.tenant_id),
         project_id: sigsentry_domain::ProjectId::from_uuid(row.project_id),
-        platform,
-        credentials: CredentialSummary {
-            kind: check(CredentialKind::parse(&row.credential_kind), "credential kind")?,
-            hint: row.credential_hint,
-            base_url: row
-                .base_url
-                .as_deref()
-                .map(|u| check(BaseUrl::parse(u, STORED_URL_POLICY), "credential base URL"))
-                .transpose()?,
-            updated_at: row.credentials_updated_at,
-        },
-        repositories,
-        service_mappings,
-        lookback_days: check(LookbackDays::new(i64::from(row.lookback_days)), "lookback days")?,
-        is_active: row.is_active,
-        sync,
+        credentials_updated_at: row.credentials_updated_at,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        platform: row.platform,
+        credential_kind: row.credential_kind,
+        credential_hint: row.credential_hint,
+        base_url: row.base_url,
+        lookback_days: i64::from(row.lookback_days),
+        is_active: row.is_active,
         version: row.version,
-    })
+    };
+    let repos = repos
+        .into_iter()
+        .map(|r| decode::StoredRepo {
+            last_synced_at: r.last_synced_at,
+            name: r.name,
+            sync_state: r.sync_state,
+            sync_error: r.sync_error,
+            default_branch: r.default_branch,
+        })
+        .collect();
+    decode::connection(stored, repos, mappings.into_iter().map(MappingRow::into_stored).collect())
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
@@ -402,11 +368,7 @@ pub(crate) fn sync_job(conn: &ConnectionRow, repo: &RepoRow, lease: Uuid) -> Res
         platform,
         repository: check(RepoName::parse(platform, &repo.name), "repository name")?,
         credential_kind: check(CredentialKind::parse(&conn.credential_kind), "credential kind")?,
-        base_url: conn
-            .base_url
-            .as_deref()
-            .map(|u| check(BaseUrl::parse(u, STORED_URL_POLICY), "credential base URL"))
-            .transpose()?,
+        base_url: decode::base_url(conn.base_url.as_deref())?,
         sealed: SealedSecret { key_id: conn.credential_key_id.clone(), ciphertext: conn.credential_ciphertext.clone() },
         lookback_days: check(LookbackDays::new(i64::from(conn.lookback_days)), "lookback days")?,
         updated_since: repo.updated_since,

@@ -1,7 +1,6 @@
 //! The one place where database failures become port errors.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use sigsentry_domain::corrupt;
 use sigsentry_ports::{StoreError, WriteConnectionError};
 
 /// Maps a diesel failure to a [`StoreError`]: contention and an unreachable
@@ -20,10 +19,7 @@ pub(crate) fn map_diesel_error(error: DieselError) -> StoreError {
     StoreError::Unexpected(error.to_string())
 }
 
-/// A stored value that does not parse back: a corrupt row, never a panic.
-pub(crate) fn corrupt_row(what: &str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Unexpected(format!("{}: {detail}", corrupt(what)))
-}
+pub(crate) use crate::decode::corrupt_row;
 
 /// The error of a task run on a pooled connection. Diesel's transaction
 /// helpers need an error type that converts from diesel's; this one also

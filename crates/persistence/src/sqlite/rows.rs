@@ -4,26 +4,24 @@
 //! [`StoreError::Unexpected`].
 
 use std::collections::HashMap;
-use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 use sigsentry_domain::{
-    BaseUrl, BaseUrlPolicy, BranchName, CredentialKind, CredentialSummary, Invalid, LookbackDays, PathPrefix,
-    PermissionSet, Platform, RepoConnection, RepoName, RepoSyncStatus, ServiceMapping, ServiceName, SyncState,
+    CredentialKind, LookbackDays, PermissionSet, Platform, RepoConnection, RepoName, ServiceMapping, SyncState,
 };
 use sigsentry_ports::{
     ApiKeyRecord, CachedPullRequest, MergedPullRequest, Project, SealedSecret, StoreError, SyncJob, Tenant,
 };
 use uuid::Uuid;
 
-use super::error::corrupt_row;
 use super::schema::{
     api_keys, connection_repositories, projects, pull_request_files, pull_requests, repo_connections, service_mappings,
     tenants,
 };
 use crate::cache::{read_attempts, read_number, stored_number};
+use crate::decode::{self, check, corrupt_row};
 
 /// Formats a time the way every time column holds it: UTC, milliseconds,
 /// `Z`, fixed width, so text order is time order.
@@ -43,18 +41,6 @@ pub(crate) fn parse_time(value: &str, what: &str) -> Result<DateTime<Utc>, Store
 fn parse_opt_time(value: Option<&str>, what: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
     value.map(|v| parse_time(v, what)).transpose()
 }
-
-pub(crate) fn parse<T: FromStr<Err = Invalid>>(value: &str, what: &str) -> Result<T, StoreError> {
-    value.parse().map_err(|e| corrupt_row(what, e))
-}
-
-fn check<T>(result: Result<T, Invalid>, what: &str) -> Result<T, StoreError> {
-    result.map_err(|e| corrupt_row(what, e))
-}
-
-/// Stored URLs were checked when written; reading them back must not fail
-/// because the private-address policy changed since.
-const STORED_URL_POLICY: BaseUrlPolicy = BaseUrlPolicy { allow_private: true };
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = tenants, check_for_backend(Sqlite))]
@@ -236,6 +222,15 @@ pub(crate) struct MappingRow {
 }
 
 impl MappingRow {
+    fn into_stored(self) -> decode::StoredMapping {
+        decode::StoredMapping {
+            service_name: self.service_name,
+            repo: self.repo,
+            path_prefix: self.path_prefix,
+            default_branch: self.default_branch,
+        }
+    }
+
     pub(crate) fn from_domain(connection_id: &str, project_id: &str, position: usize, m: &ServiceMapping) -> Self {
         Self {
             connection_id: connection_id.to_owned(),
@@ -254,10 +249,7 @@ fn position_value(position: usize) -> i64 {
     i64::try_from(position).unwrap_or(i64::MAX)
 }
 
-/// A count as the domain wants it; a count past `u32::MAX` saturates.
-pub(crate) fn count_u32(n: impl TryInto<u32>) -> u32 {
-    n.try_into().unwrap_or(u32::MAX)
-}
+pub(crate) use crate::decode::{count_u32, parse};
 
 /// Builds full connections from their rows. Child rows must be in position
 /// order; `repos` and `mappings` are keyed by connection id.
@@ -280,58 +272,34 @@ fn to_connection(
     repos: Vec<RepoRow>,
     mappings: Vec<MappingRow>,
 ) -> Result<RepoConnection, StoreError> {
-    let platform: Platform = parse(&row.platform, "connection platform")?;
-    let mut repositories = Vec::with_capacity(repos.len());
-    let mut sync = Vec::with_capacity(repos.len());
-    for repo in repos {
-        let name = check(RepoName::parse(platform, &repo.name), "repository name")?;
-        sync.push(RepoSyncStatus {
-            repository: name.clone(),
-            state: check(SyncState::parse(&repo.sync_state), "repository sync state")?,
-            last_synced_at: parse_opt_time(repo.last_synced_at.as_deref(), "repository sync time")?,
-            error: repo.sync_error,
-            default_branch: repo.default_branch,
-        });
-        repositories.push(name);
-    }
-    let service_mappings = mappings
-        .into_iter()
-        .map(|m| {
-            Ok(ServiceMapping {
-                service_name: check(ServiceName::new(m.service_name), "mapping service name")?,
-                repo: check(RepoName::parse(platform, &m.repo), "mapping repository")?,
-                path_prefix: check(PathPrefix::new(&m.path_prefix), "mapping path prefix")?,
-                default_branch: m
-                    .default_branch
-                    .map(|b| check(BranchName::new(b), "mapping default branch"))
-                    .transpose()?,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(RepoConnection {
+    let stored = decode::StoredConnection {
         id: parse(&row.id, "connection id")?,
         tenant_id: parse(&row.tenant_id, "connection tenant id")?,
         project_id: parse(&row.project_id, "connection project id")?,
-        platform,
-        credentials: CredentialSummary {
-            kind: check(CredentialKind::parse(&row.credential_kind), "credential kind")?,
-            hint: row.credential_hint,
-            base_url: row
-                .base_url
-                .as_deref()
-                .map(|u| check(BaseUrl::parse(u, STORED_URL_POLICY), "credential base URL"))
-                .transpose()?,
-            updated_at: parse_time(&row.credentials_updated_at, "credentials update time")?,
-        },
-        repositories,
-        service_mappings,
-        lookback_days: check(LookbackDays::new(row.lookback_days), "lookback days")?,
-        is_active: row.is_active,
-        sync,
+        credentials_updated_at: parse_time(&row.credentials_updated_at, "credentials update time")?,
         created_at: parse_time(&row.created_at, "connection creation time")?,
         updated_at: parse_time(&row.updated_at, "connection update time")?,
+        platform: row.platform,
+        credential_kind: row.credential_kind,
+        credential_hint: row.credential_hint,
+        base_url: row.base_url,
+        lookback_days: row.lookback_days,
+        is_active: row.is_active,
         version: row.version,
-    })
+    };
+    let repos = repos
+        .into_iter()
+        .map(|r| {
+            Ok(decode::StoredRepo {
+                last_synced_at: parse_opt_time(r.last_synced_at.as_deref(), "repository sync time")?,
+                name: r.name,
+                sync_state: r.sync_state,
+                sync_error: r.sync_error,
+                default_branch: r.default_branch,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    decode::connection(stored, repos, mappings.into_iter().map(MappingRow::into_stored).collect())
 }
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
@@ -415,11 +383,7 @@ pub(crate) fn sync_job(conn: &ConnectionRow, repo: &RepoRow, lease: Uuid) -> Res
         platform,
         repository: check(RepoName::parse(platform, &repo.name), "repository name")?,
         credential_kind: check(CredentialKind::parse(&conn.credential_kind), "credential kind")?,
-        base_url: conn
-            .base_url
-            .as_deref()
-            .map(|u| check(BaseUrl::parse(u, STORED_URL_POLICY), "credential base URL"))
-            .transpose()?,
+        base_url: decode::base_url(conn.base_url.as_deref())?,
         sealed: SealedSecret { key_id: conn.credential_key_id.clone(), ciphertext: conn.credential_ciphertext.clone() },
         lookback_days: check(LookbackDays::new(conn.lookback_days), "lookback days")?,
         updated_since: parse_opt_time(repo.updated_since.as_deref(), "repository sync high-water mark")?,
