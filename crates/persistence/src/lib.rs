@@ -32,6 +32,7 @@ mod decode;
 mod open;
 mod postgres;
 mod sqlite;
+mod tx;
 
 pub use any::AnyStore;
 pub use open::OpenError;

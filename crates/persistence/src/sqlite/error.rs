@@ -1,7 +1,7 @@
 //! The one place where database failures become port errors.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use sigsentry_ports::{StoreError, WriteConnectionError};
+use sigsentry_ports::StoreError;
 
 /// Maps a diesel failure to a [`StoreError`]: contention and an unreachable
 /// file are `Unavailable` (retrying later may work), the rest `Unexpected`.
@@ -21,63 +21,18 @@ pub(crate) fn map_diesel_error(error: DieselError) -> StoreError {
 
 pub(crate) use crate::decode::corrupt_row;
 
-/// The error of a task run on a pooled connection. Diesel's transaction
-/// helpers need an error type that converts from diesel's; this one also
-/// carries refusals (quota, taken names) so they roll the transaction back.
+/// This dialect, for the shared [`crate::tx::TxError`].
 #[derive(Debug)]
-pub(crate) enum TxError {
-    /// The database failed.
-    Db(DieselError),
-    /// A stored row is corrupt, or the store failed otherwise.
-    Store(StoreError),
-    /// A connection write was refused.
-    Write(WriteConnectionError),
-}
+pub(crate) struct SqliteDialect;
 
-impl From<DieselError> for TxError {
-    fn from(error: DieselError) -> Self {
-        Self::Db(error)
+impl crate::tx::Dialect for SqliteDialect {
+    fn map_diesel_error(error: DieselError) -> StoreError {
+        map_diesel_error(error)
     }
 }
 
-impl From<StoreError> for TxError {
-    fn from(error: StoreError) -> Self {
-        Self::Store(error)
-    }
-}
-
-impl From<WriteConnectionError> for TxError {
-    fn from(error: WriteConnectionError) -> Self {
-        Self::Write(error)
-    }
-}
-
-impl From<sigsentry_domain::QuotaExceeded> for TxError {
-    fn from(error: sigsentry_domain::QuotaExceeded) -> Self {
-        Self::Write(WriteConnectionError::QuotaExceeded(error))
-    }
-}
-
-impl From<TxError> for StoreError {
-    fn from(error: TxError) -> Self {
-        match error {
-            TxError::Db(error) => map_diesel_error(error),
-            TxError::Store(error) | TxError::Write(WriteConnectionError::Store(error)) => error,
-            // Only connection writes refuse; reaching here is a bug, not a user error.
-            TxError::Write(other) => StoreError::Unexpected(other.to_string()),
-        }
-    }
-}
-
-impl From<TxError> for WriteConnectionError {
-    fn from(error: TxError) -> Self {
-        match error {
-            TxError::Db(error) => WriteConnectionError::Store(map_diesel_error(error)),
-            TxError::Store(error) => WriteConnectionError::Store(error),
-            TxError::Write(error) => error,
-        }
-    }
-}
+/// The error of a task run on a pooled connection of this dialect.
+pub(crate) type TxError = crate::tx::TxError<SqliteDialect>;
 
 #[cfg(test)]
 mod tests {
