@@ -24,7 +24,7 @@ lint:
 
 # Regenerate docs/openapi.json from the code.
 openapi:
-    UPDATE_OPENAPI=1 cargo test -p sigsentry-http --test openapi_document
+    UPDATE_OPENAPI=1 cargo test -p sigsentry-http --test http
 
 # Apply migrations to DATABASE_URL and exit.
 migrate:

@@ -1,9 +1,9 @@
 //! Who is calling, and which project they act on.
 
 use sigsentry_domain::{ApiKeyId, ApiKeySecret, Permission, PermissionSet, Plan, ProjectId, TenantId};
-use sigsentry_ports::{Clock, CredentialCipher, Store, StoreError};
+use sigsentry_ports::{Clock, CredentialCipher, Store};
 
-use crate::{CodeRepos, hash_api_key};
+use crate::{AccessError, CodeRepos, hash_api_key};
 
 /// An authenticated API key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,48 +31,39 @@ pub struct ProjectScope {
     pub plan: Plan,
 }
 
-/// Why a presented key was not accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    /// No key, a malformed one, an unknown or revoked one. Deliberately one case.
-    #[error("missing or invalid API key")]
-    Unauthorized,
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Why an authenticated caller may not act on the project asked for.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ScopeError {
-    /// The key lacks the permission of the endpoint.
-    #[error("this API key lacks the {0} permission")]
-    MissingPermission(Permission),
-    /// A tenant-scoped key sent no `X-Project-Id`.
-    #[error("X-Project-Id is required with a tenant-scoped API key")]
-    ProjectHeaderMissing,
-    /// `X-Project-Id` is not a UUID.
-    #[error("X-Project-Id must be a UUID")]
-    ProjectHeaderInvalid,
-    /// No such project in the key's tenant.
-    #[error("no project with that id in your tenant")]
-    ProjectNotFound,
-    /// A project-scoped key named another project.
-    #[error("this API key is limited to another project")]
-    OtherProject,
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+/// What a request presents to act on a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessRequest<'a> {
+    /// The token of `Authorization: Bearer ...`, if the request sent one in that scheme.
+    pub bearer: Option<&'a str>,
+    /// The raw `X-Project-Id` header, if sent.
+    pub project_header: Option<&'a [u8]>,
+    /// The permission the endpoint needs.
+    pub needed: Permission,
 }
 
 impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
+    /// Authenticates the key, checks the permission and resolves the
+    /// project, in the order of the API's scope table.
+    ///
+    /// # Errors
+    /// [`AccessError`], one variant per row of that table.
+    pub async fn access(&self, request: AccessRequest<'_>) -> Result<ProjectScope, AccessError> {
+        let caller = self.authenticate(request.bearer.ok_or(AccessError::Unauthorized)?).await?;
+        let header = request
+            .project_header
+            .map(|raw| std::str::from_utf8(raw).map_err(|_| AccessError::ProjectHeaderInvalid))
+            .transpose()?;
+        self.authorize(&caller, request.needed, header).await
+    }
+
     /// Finds the live key behind `Authorization: Bearer <presented>`.
     ///
     /// # Errors
-    /// [`AuthError::Unauthorized`] for anything that is not a live key.
-    pub async fn authenticate(&self, presented: &str) -> Result<Caller, AuthError> {
-        let secret = ApiKeySecret::parse(presented).map_err(|_| AuthError::Unauthorized)?;
-        let grant = self.store.find_api_key(&hash_api_key(secret.expose())).await?.ok_or(AuthError::Unauthorized)?;
+    /// [`AccessError::Unauthorized`] for anything that is not a live key.
+    pub async fn authenticate(&self, presented: &str) -> Result<Caller, AccessError> {
+        let secret = ApiKeySecret::parse(presented).map_err(|_| AccessError::Unauthorized)?;
+        let grant = self.store.find_api_key(&hash_api_key(secret.expose())).await?.ok_or(AccessError::Unauthorized)?;
         Ok(Caller {
             key_id: grant.key.id,
             tenant_id: grant.key.tenant_id,
@@ -86,29 +77,29 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
     /// `X-Project-Id` header value, if sent.
     ///
     /// # Errors
-    /// [`ScopeError`] for each row of the API's scope table.
+    /// [`AccessError`] for each row of the API's scope table.
     pub async fn authorize(
         &self,
         caller: &Caller,
         needed: Permission,
         project_header: Option<&str>,
-    ) -> Result<ProjectScope, ScopeError> {
+    ) -> Result<ProjectScope, AccessError> {
         if !caller.permissions.allows(needed) {
-            return Err(ScopeError::MissingPermission(needed));
+            return Err(AccessError::MissingPermission(needed));
         }
         let requested = project_header
-            .map(|raw| raw.trim().parse::<ProjectId>().map_err(|_| ScopeError::ProjectHeaderInvalid))
+            .map(|raw| raw.trim().parse::<ProjectId>().map_err(|_| AccessError::ProjectHeaderInvalid))
             .transpose()?;
         let project_id = match (caller.project_id, requested) {
             (Some(own), None) => own,
             (Some(own), Some(asked)) if own == asked => own,
-            (Some(_), Some(_)) => return Err(ScopeError::OtherProject),
-            (None, None) => return Err(ScopeError::ProjectHeaderMissing),
+            (Some(_), Some(_)) => return Err(AccessError::OtherProject),
+            (None, None) => return Err(AccessError::ProjectHeaderMissing),
             (None, Some(asked)) => {
                 let project = self.store.get_project(asked).await?;
                 match project {
                     Some(project) if project.tenant_id == caller.tenant_id => asked,
-                    _ => return Err(ScopeError::ProjectNotFound),
+                    _ => return Err(AccessError::ProjectNotFound),
                 }
             }
         };

@@ -24,6 +24,8 @@ pub struct PullRequestFilter {
     pub repository: Option<String>,
     /// Only PRs that touched a path starting with this.
     pub path_prefix: Option<String>,
+    /// The PRs after this position (merged at, repository key, number), from a cursor.
+    pub after: Option<(DateTime<Utc>, String, u64)>,
     /// Page size, 1..=100.
     pub limit: u32,
 }
@@ -79,12 +81,11 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
         scope: ProjectScope,
         id: ConnectionId,
         filter: PullRequestFilter,
-        after: Option<(DateTime<Utc>, String, u64)>,
     ) -> Result<PullRequestPage, NotFoundOr> {
         let query = PullRequestQuery {
             repository_key: filter.repository.map(|r| r.to_ascii_lowercase()),
             path_prefix: filter.path_prefix,
-            after,
+            after: filter.after,
             limit: filter.limit + 1,
         };
         let mut items =

@@ -4,14 +4,15 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sigsentry_domain::{
     ConnectionId, ConnectionSpec, CredentialSummary, Credentials, IdempotencyKey, Invalid, PatchDraft, Platform,
-    QuotaExceeded, RepoConnection, RepoName, RepoSyncStatus, ServiceName, SpecDraft, ValidationErrors,
+    RepoConnection, RepoSyncStatus, SpecDraft,
 };
 use sigsentry_ports::{
     Aad, CipherError, Clock, ConnectionChange, CredentialCipher, IdempotencyBegin, IdempotencyCompletion, ListQuery,
-    NewConnection, NewCredentials, Store, StoreError, StoredResponse, WriteConnectionError,
+    NewConnection, NewCredentials, Store, StoreError, StoredResponse,
 };
 
-use crate::{CodeRepos, ProjectScope, new_uuid};
+use crate::errors::WriteOutcome;
+use crate::{CodeRepos, CreateError, NotFoundOr, ProjectScope, UpdateError, new_uuid};
 
 /// An idempotency key and the fingerprint of the request that carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,96 +32,17 @@ pub enum CreateOutcome {
     Replayed(StoredResponse),
 }
 
-/// Why a create request failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CreateError {
-    /// The body broke rules.
-    #[error("validation failed: {0}")]
-    Validation(ValidationErrors),
-    /// The project's quota would be passed.
-    #[error(transparent)]
-    Quota(QuotaExceeded),
-    /// A repository is attached to another connection of the project.
-    #[error("repository {repository} is already attached to connection {connection_id}")]
-    RepositoryTaken {
-        /// Its name.
-        repository: RepoName,
-        /// The holder.
-        connection_id: ConnectionId,
-    },
-    /// A service name is mapped by another connection of the project.
-    #[error("service {service_name} is already mapped by connection {connection_id}")]
-    ServiceNameTaken {
-        /// The name.
-        service_name: ServiceName,
-        /// The holder.
-        connection_id: ConnectionId,
-    },
-    /// The key was used with another body.
-    #[error("the idempotency key was used with a different request")]
-    IdempotencyMismatch,
-    /// The key's first request is still running.
-    #[error("a request with this idempotency key is still in progress")]
-    IdempotencyInFlight {
-        /// Seconds to wait before retrying.
-        retry_after_secs: u32,
-    },
-    /// Sealing the credentials failed.
-    #[error(transparent)]
-    Cipher(#[from] CipherError),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Why an update failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UpdateError {
-    /// No such connection in the project.
-    #[error("no connection with that id in this project")]
-    NotFound,
-    /// The merged result broke rules.
-    #[error("validation failed: {0}")]
-    Validation(ValidationErrors),
-    /// The project's quota would be passed.
-    #[error(transparent)]
-    Quota(QuotaExceeded),
-    /// A repository is attached to another connection of the project.
-    #[error("repository {repository} is already attached to connection {connection_id}")]
-    RepositoryTaken {
-        /// Its name.
-        repository: RepoName,
-        /// The holder.
-        connection_id: ConnectionId,
-    },
-    /// A service name is mapped by another connection of the project.
-    #[error("service {service_name} is already mapped by connection {connection_id}")]
-    ServiceNameTaken {
-        /// The name.
-        service_name: ServiceName,
-        /// The holder.
-        connection_id: ConnectionId,
-    },
-    /// The connection kept changing under us.
-    #[error("the connection was changed concurrently; retry")]
-    Contended,
-    /// Sealing the credentials failed.
-    #[error(transparent)]
-    Cipher(#[from] CipherError),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// A lookup of one connection failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NotFoundOr {
-    /// No such connection in the project.
-    #[error("no connection with that id in this project")]
-    NotFound,
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+/// Which connections to list, and the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionFilter {
+    /// Only this platform.
+    pub platform: Option<Platform>,
+    /// Only active (`true`) or paused (`false`) connections.
+    pub is_active: Option<bool>,
+    /// The connections after this one (from a cursor).
+    pub after: Option<ConnectionId>,
+    /// Page size, 1..=100.
+    pub limit: u32,
 }
 
 /// One page of a listing.
@@ -164,7 +86,7 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
         scope: ProjectScope,
         draft: SpecDraft,
         idempotency: Option<Fingerprinted>,
-        render: impl FnOnce(&RepoConnection) -> StoredResponse,
+        render: impl FnOnce(&RepoConnection) -> StoredResponse + Send,
     ) -> Result<CreateOutcome, CreateError> {
         let spec = ConnectionSpec::from_draft(draft, self.config.base_url_policy).map_err(CreateError::Validation)?;
         if let Some(idem) = &idempotency {
@@ -204,7 +126,7 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
         scope: ProjectScope,
         spec: ConnectionSpec,
         idempotency: Option<&Fingerprinted>,
-        render: impl FnOnce(&RepoConnection) -> StoredResponse,
+        render: impl FnOnce(&RepoConnection) -> StoredResponse + Send,
     ) -> Result<CreateOutcome, CreateError> {
         let now = self.clock.now();
         let id = ConnectionId::from_uuid(new_uuid());
@@ -250,17 +172,14 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
                 tracing::info!(connection_id = %id, platform = %connection.platform, repositories = connection.repositories.len(), "repo connection created");
                 Ok(CreateOutcome::Created(Box::new(connection), response))
             }
-            Err(WriteConnectionError::QuotaExceeded(q)) => Err(CreateError::Quota(q)),
-            Err(WriteConnectionError::RepositoryTaken { repository, connection_id }) => {
-                Err(CreateError::RepositoryTaken { repository, connection_id })
-            }
-            Err(WriteConnectionError::ServiceNameTaken { service_name, connection_id }) => {
-                Err(CreateError::ServiceNameTaken { service_name, connection_id })
-            }
-            Err(WriteConnectionError::Store(e)) => Err(CreateError::Store(e)),
-            Err(other @ (WriteConnectionError::NotFound | WriteConnectionError::VersionConflict)) => {
-                Err(CreateError::Store(StoreError::Unexpected(other.to_string())))
-            }
+            Err(error) => match WriteOutcome::from(error) {
+                WriteOutcome::Refused(refused) => Err(CreateError::Refused(refused)),
+                WriteOutcome::Store(e) => Err(CreateError::Store(e)),
+                // Only an update can find its connection gone or changed.
+                WriteOutcome::NotFound | WriteOutcome::VersionConflict => Err(CreateError::Store(
+                    StoreError::Unexpected("the store answered a create as if it were an update".to_owned()),
+                )),
+            },
         }
     }
 
@@ -281,18 +200,16 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
         self.store.get_connection(scope.project_id, id).await?.ok_or(NotFoundOr::NotFound)
     }
 
-    /// Lists connections of the project: `limit` (1..=100) per page.
+    /// Lists connections of the project: `filter.limit` (1..=100) per page.
     ///
     /// # Errors
     /// [`StoreError`] when the store fails.
     pub async fn list_connections(
         &self,
         scope: ProjectScope,
-        platform: Option<Platform>,
-        is_active: Option<bool>,
-        after: Option<ConnectionId>,
-        limit: u32,
+        filter: ConnectionFilter,
     ) -> Result<ConnectionPage, StoreError> {
+        let ConnectionFilter { platform, is_active, after, limit } = filter;
         // One more row than asked tells whether another page exists.
         let query = ListQuery { platform, is_active, after, limit: limit + 1 };
         let mut items = self.store.list_connections(scope.project_id, query).await?;
@@ -340,21 +257,18 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
                 at: now,
             };
             let limit = self.config.quotas.repositories_per_project(scope.plan);
-            match self.store.update_connection(change, limit).await {
+            let error = match self.store.update_connection(change, limit).await {
                 Ok(()) => {
                     tracing::info!(connection_id = %id, "repo connection updated");
                     return Ok(());
                 }
-                Err(WriteConnectionError::VersionConflict) => continue,
-                Err(WriteConnectionError::NotFound) => return Err(UpdateError::NotFound),
-                Err(WriteConnectionError::QuotaExceeded(q)) => return Err(UpdateError::Quota(q)),
-                Err(WriteConnectionError::RepositoryTaken { repository, connection_id }) => {
-                    return Err(UpdateError::RepositoryTaken { repository, connection_id });
-                }
-                Err(WriteConnectionError::ServiceNameTaken { service_name, connection_id }) => {
-                    return Err(UpdateError::ServiceNameTaken { service_name, connection_id });
-                }
-                Err(WriteConnectionError::Store(e)) => return Err(UpdateError::Store(e)),
+                Err(error) => WriteOutcome::from(error),
+            };
+            match error {
+                WriteOutcome::VersionConflict => continue,
+                WriteOutcome::NotFound => return Err(UpdateError::NotFound),
+                WriteOutcome::Refused(refused) => return Err(UpdateError::Refused(refused)),
+                WriteOutcome::Store(e) => return Err(UpdateError::Store(e)),
             }
         }
         Err(UpdateError::Contended)

@@ -9,7 +9,9 @@ mod api_keys;
 mod auth;
 mod cache;
 mod connections;
+mod errors;
 mod reencrypt;
+mod service;
 mod sync;
 
 use sigsentry_domain::{BaseUrlPolicy, QuotaTable};
@@ -17,12 +19,14 @@ use sigsentry_ports::{Clock, CredentialCipher, Store};
 
 pub use accounts::{AccountError, CreatedKey, FirstRun};
 pub use api_keys::{generate_api_key, hash_api_key};
-pub use auth::{AuthError, Caller, ProjectScope, ScopeError};
+pub use auth::{AccessRequest, Caller, ProjectScope};
 pub use cache::{PullRequestFilter, PullRequestPage, decode_pr_cursor};
-pub use connections::{
-    ConnectionPage, CreateError, CreateOutcome, Fingerprinted, NotFoundOr, UpdateError, decode_cursor, encode_cursor,
-};
+pub use connections::{ConnectionFilter, ConnectionPage, CreateOutcome, Fingerprinted, decode_cursor, encode_cursor};
+pub use errors::{AccessError, CreateError, NotFoundOr, UpdateError, WriteRefused};
+pub use service::CodeReposApi;
+// What callers of the services see of the ports: values, not traits.
 pub use reencrypt::{ReencryptError, ReencryptReport};
+pub use sigsentry_ports::{CachedPullRequest, CipherError, MergedPullRequest, StoreError, StoredResponse};
 pub use sync::{SyncConfig, SyncWorker};
 
 /// Settings of the services that operators may change.

@@ -1,8 +1,9 @@
 //! Reading a JSON request body: media type, size, syntax, types, then rules.
 
 use actix_web::HttpRequest;
+use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::web::{BytesMut, Payload};
+use actix_web::web::BytesMut;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -93,12 +94,13 @@ pub fn escape_pointer(segment: &str) -> String {
 ///
 /// # Errors
 /// A 400 naming the field.
-pub fn from_value<T: DeserializeOwned>(value: &Value, known: &[&str]) -> Result<T, ApiError> {
+pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|error| {
         let pointer = to_pointer(error.path());
         let message = error.inner().to_string();
         if let Some(field) = unknown_field_name(&message) {
-            let hint = suggestion(&field, known).map(|s| format!(" (did you mean {s}?)")).unwrap_or_default();
+            let known = expected_fields(&message);
+            let hint = suggestion(&field, &known).map(|s| format!(" (did you mean {s}?)")).unwrap_or_default();
             // The path may or may not already end at the unknown key.
             let tail = format!("/{}", escape_pointer(&field));
             let at = if pointer.ends_with(&tail) { pointer } else { format!("{pointer}{tail}") };
@@ -126,6 +128,13 @@ fn to_pointer(path: &serde_path_to_error::Path) -> String {
 fn unknown_field_name(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     rest.split_once('`').map(|(name, _)| name.to_owned())
+}
+
+/// The fields serde lists after an unknown one ("expected one of `a`, `b`"
+/// or "expected `a`"): the known fields at that level, from the type itself.
+fn expected_fields(message: &str) -> Vec<&str> {
+    let Some((_, list)) = message.split_once("expected ") else { return Vec::new() };
+    list.split('`').skip(1).step_by(2).collect()
 }
 
 /// `lookback_days` → `lookbackDays`: compare with case and separators ignored.
@@ -162,6 +171,14 @@ mod tests {
     #[test]
     fn pointer_escaping() {
         assert_eq!(escape_pointer("a/b~c"), "a~1b~0c");
+    }
+
+    #[test]
+    fn known_fields_come_from_serde() {
+        let message = "unknown field `lookback_days`, expected one of `platform`, `lookbackDays`";
+        assert_eq!(expected_fields(message), ["platform", "lookbackDays"]);
+        assert_eq!(expected_fields("unknown field `x`, expected `token`"), ["token"]);
+        assert!(expected_fields("unknown field `x`, there are no fields").is_empty());
     }
 
     #[test]

@@ -1,70 +1,65 @@
-//! The error envelope, and the one place where failures become HTTP.
+//! The one place where failures become HTTP: every error code, its status,
+//! and the mapping of each service error to the envelope.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use serde_json::{Map, Value};
-use sigsentry_app::{AuthError, CreateError, NotFoundOr, ScopeError, UpdateError};
-use sigsentry_domain::{FieldError, QuotaExceeded, ValidationErrors};
-use sigsentry_ports::{CipherError, StoreError};
+use sigsentry_app::{AccessError, CipherError, CreateError, NotFoundOr, StoreError, UpdateError, WriteRefused};
+use sigsentry_domain::{FieldError, ValidationErrors};
+use utoipa::ToSchema;
 
-use crate::context;
+use crate::envelope::{ErrorBody, ErrorEnvelope, False};
+use crate::request_id::{self, REQUEST_ID_HEADER};
 
 /// Every error code the API produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub enum ErrorCode {
-    /// 400
+    /// 400: a field, header or query parameter broke a rule.
+    #[serde(rename = "VALIDATION_ERROR")]
     Validation,
-    /// 401
+    /// 401: missing or invalid API key.
+    #[serde(rename = "UNAUTHORIZED")]
     Unauthorized,
-    /// 403
+    /// 403: the key may not do this.
+    #[serde(rename = "FORBIDDEN")]
     Forbidden,
-    /// 403
+    /// 403: the plan's repository quota.
+    #[serde(rename = "QUOTA_EXCEEDED")]
     QuotaExceeded,
     /// 404
+    #[serde(rename = "NOT_FOUND")]
     NotFound,
     /// 405
+    #[serde(rename = "METHOD_NOT_ALLOWED")]
     MethodNotAllowed,
-    /// 409
+    /// 409: a name is taken, or the resource is contended.
+    #[serde(rename = "CONFLICT")]
     Conflict,
-    /// 409
+    /// 409: an idempotency key reused with another body.
+    #[serde(rename = "IDEMPOTENCY_KEY_CONFLICT")]
     IdempotencyKeyConflict,
-    /// 409
+    /// 409: an idempotency key whose first request still runs.
+    #[serde(rename = "IDEMPOTENCY_KEY_IN_USE")]
     IdempotencyKeyInUse,
     /// 413
+    #[serde(rename = "PAYLOAD_TOO_LARGE")]
     PayloadTooLarge,
     /// 415
+    #[serde(rename = "UNSUPPORTED_MEDIA_TYPE")]
     UnsupportedMediaType,
     /// 429
+    #[serde(rename = "RATE_LIMITED")]
     RateLimited,
     /// 500
+    #[serde(rename = "INTERNAL_ERROR")]
     Internal,
-    /// 503
+    /// 503: the database is unreachable.
+    #[serde(rename = "SERVICE_UNAVAILABLE")]
     ServiceUnavailable,
 }
 
 impl ErrorCode {
-    /// The wire code.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::Validation => "VALIDATION_ERROR",
-            ErrorCode::Unauthorized => "UNAUTHORIZED",
-            ErrorCode::Forbidden => "FORBIDDEN",
-            ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
-            ErrorCode::NotFound => "NOT_FOUND",
-            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
-            ErrorCode::Conflict => "CONFLICT",
-            ErrorCode::IdempotencyKeyConflict => "IDEMPOTENCY_KEY_CONFLICT",
-            ErrorCode::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
-            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            ErrorCode::RateLimited => "RATE_LIMITED",
-            ErrorCode::Internal => "INTERNAL_ERROR",
-            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
-        }
-    }
-
     /// The HTTP status of the code.
     pub const fn status(self) -> StatusCode {
         match self {
@@ -85,31 +80,47 @@ impl ErrorCode {
     }
 }
 
-/// One entry of `error.details`: a field (a JSON pointer into the body, or a
-/// header or query parameter name) and what is wrong, plus facts such as the
-/// quota figures or the id of a conflicting connection.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One entry of `error.details`: where (a JSON pointer into the body, or a
+/// header or query parameter name), what is wrong, and the facts of a quota
+/// refusal or a conflict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Detail {
-    /// Where: `/serviceMappings/0/repo`, `X-Project-Id`, `limit`.
+    /// `/serviceMappings/0/repo`, `X-Project-Id`, `limit`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub field: Option<String>,
     /// What is wrong.
     pub message: String,
-    /// Extra facts.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    /// Quota refusals: the plan's limit of repositories per project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub limit: Option<u32>,
+    /// Quota refusals: repositories the project holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub used: Option<u32>,
+    /// Quota refusals: repositories the request would add.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub requested: Option<u32>,
+    /// Conflicts: the connection that holds the name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = Uuid)]
+    pub connection_id: Option<String>,
 }
 
 impl Detail {
     /// A detail at `field`.
     pub fn at(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: Some(field.into()), message: message.into(), extra: Map::new() }
-    }
-
-    /// Adds a fact.
-    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.extra.insert(key.to_owned(), value.into());
-        self
+        Self {
+            field: Some(field.into()),
+            message: message.into(),
+            limit: None,
+            used: None,
+            requested: None,
+            connection_id: None,
+        }
     }
 }
 
@@ -120,31 +131,24 @@ impl From<FieldError> for Detail {
 }
 
 /// An API error: code, message for people, details, and headers to add.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     code: ErrorCode,
     message: String,
     details: Vec<Detail>,
     retry_after: Option<u32>,
     allow: Option<&'static str>,
-    request_id: Option<String>,
 }
 
 impl ApiError {
     /// An error with a message and no details.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), details: Vec::new(), retry_after: None, allow: None, request_id: None }
+        Self { code, message: message.into(), details: Vec::new(), retry_after: None, allow: None }
     }
 
     /// Adds details.
     pub fn with_details(mut self, details: Vec<Detail>) -> Self {
         self.details = details;
-        self
-    }
-
-    /// Pins the request id (for errors rendered outside the request's scope).
-    pub fn for_request(mut self, request_id: String) -> Self {
-        self.request_id = Some(request_id);
         self
     }
 
@@ -188,23 +192,23 @@ impl ApiError {
         self.code
     }
 
-    /// The envelope for `request_id`.
-    pub fn envelope(&self, request_id: &str) -> Value {
-        let mut error = serde_json::json!({
-            "code": self.code.as_str(),
-            "message": self.message,
-            "requestId": request_id,
-        });
-        if !self.details.is_empty() {
-            error["details"] = serde_json::to_value(&self.details).unwrap_or(Value::Null);
+    /// The envelope of this error for the request being served.
+    pub fn envelope(&self) -> ErrorEnvelope {
+        ErrorEnvelope {
+            success: False,
+            error: ErrorBody {
+                code: self.code,
+                message: self.message.clone(),
+                details: self.details.clone(),
+                request_id: request_id::current(),
+            },
         }
-        serde_json::json!({"success": false, "error": error})
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code.as_str(), self.message)
+        write!(f, "{:?}: {}", self.code, self.message)
     }
 }
 
@@ -224,11 +228,11 @@ impl ResponseError for ApiError {
         if self.code == ErrorCode::Unauthorized {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        let request_id = self.request_id.clone().unwrap_or_else(context::current_request_id);
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
-            response.insert_header((context::REQUEST_ID_HEADER, value));
+        let envelope = self.envelope();
+        if let Ok(value) = HeaderValue::from_str(&envelope.error.request_id) {
+            response.insert_header((REQUEST_ID_HEADER, value));
         }
-        response.json(self.envelope(&request_id))
+        response.json(envelope)
     }
 }
 
@@ -257,28 +261,22 @@ impl From<CipherError> for ApiError {
     }
 }
 
-impl From<AuthError> for ApiError {
-    fn from(error: AuthError) -> Self {
+impl From<AccessError> for ApiError {
+    fn from(error: AccessError) -> Self {
+        let message = error.to_string();
         match error {
-            AuthError::Unauthorized => ApiError::new(
+            AccessError::Unauthorized => ApiError::new(
                 ErrorCode::Unauthorized,
                 "Missing or invalid API key. Send Authorization: Bearer ss_secret_...",
             ),
-            AuthError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<ScopeError> for ApiError {
-    fn from(error: ScopeError) -> Self {
-        let message = error.to_string();
-        match error {
-            ScopeError::MissingPermission(_) | ScopeError::OtherProject => ApiError::new(ErrorCode::Forbidden, message),
-            ScopeError::ProjectHeaderMissing | ScopeError::ProjectHeaderInvalid => {
+            AccessError::MissingPermission(_) | AccessError::OtherProject => {
+                ApiError::new(ErrorCode::Forbidden, message)
+            }
+            AccessError::ProjectHeaderMissing | AccessError::ProjectHeaderInvalid => {
                 ApiError::invalid_field("X-Project-Id", message)
             }
-            ScopeError::ProjectNotFound => ApiError::new(ErrorCode::NotFound, message),
-            ScopeError::Store(e) => e.into(),
+            AccessError::ProjectNotFound => ApiError::new(ErrorCode::NotFound, message),
+            AccessError::Store(e) => e.into(),
         }
     }
 }
@@ -292,48 +290,43 @@ impl From<NotFoundOr> for ApiError {
     }
 }
 
-fn quota(q: QuotaExceeded) -> ApiError {
-    ApiError::new(ErrorCode::QuotaExceeded, format!("Repository quota of your plan reached: {q}.")).with_details(vec![
-        Detail::at("/repositories", q.to_string())
-            .with("limit", q.limit)
-            .with("used", q.used)
-            .with("requested", q.requested),
-    ])
-}
-
-fn repository_taken(repository: &str, connection_id: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::Conflict,
-        format!("Repository {repository} is already attached to another connection of this project."),
-    )
-    .with_details(vec![
-        Detail::at("/repositories", format!("{repository} is attached to connection {connection_id}"))
-            .with("connectionId", connection_id.to_owned()),
-    ])
-}
-
-fn service_name_taken(service_name: &str, connection_id: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::Conflict,
-        format!("Service {service_name} is already mapped by another connection of this project."),
-    )
-    .with_details(vec![
-        Detail::at("/serviceMappings", format!("{service_name} is mapped by connection {connection_id}"))
-            .with("connectionId", connection_id.to_owned()),
-    ])
+impl From<WriteRefused> for ApiError {
+    fn from(refused: WriteRefused) -> Self {
+        match refused {
+            WriteRefused::Quota(q) => {
+                ApiError::new(ErrorCode::QuotaExceeded, format!("Repository quota of your plan reached: {q}."))
+                    .with_details(vec![Detail {
+                        limit: Some(q.limit),
+                        used: Some(q.used),
+                        requested: Some(q.requested),
+                        ..Detail::at("/repositories", q.to_string())
+                    }])
+            }
+            WriteRefused::RepositoryTaken { repository, connection_id } => ApiError::new(
+                ErrorCode::Conflict,
+                format!("Repository {repository} is already attached to another connection of this project."),
+            )
+            .with_details(vec![Detail {
+                connection_id: Some(connection_id.to_string()),
+                ..Detail::at("/repositories", format!("{repository} is attached to connection {connection_id}"))
+            }]),
+            WriteRefused::ServiceNameTaken { service_name, connection_id } => ApiError::new(
+                ErrorCode::Conflict,
+                format!("Service {service_name} is already mapped by another connection of this project."),
+            )
+            .with_details(vec![Detail {
+                connection_id: Some(connection_id.to_string()),
+                ..Detail::at("/serviceMappings", format!("{service_name} is mapped by connection {connection_id}"))
+            }]),
+        }
+    }
 }
 
 impl From<CreateError> for ApiError {
     fn from(error: CreateError) -> Self {
         match error {
             CreateError::Validation(errors) => errors.into(),
-            CreateError::Quota(q) => quota(q),
-            CreateError::RepositoryTaken { repository, connection_id } => {
-                repository_taken(repository.as_str(), &connection_id.to_string())
-            }
-            CreateError::ServiceNameTaken { service_name, connection_id } => {
-                service_name_taken(service_name.as_str(), &connection_id.to_string())
-            }
+            CreateError::Refused(refused) => refused.into(),
             CreateError::IdempotencyMismatch => ApiError::new(
                 ErrorCode::IdempotencyKeyConflict,
                 "This Idempotency-Key was used with a different request body. Use a new key for a new request.",
@@ -354,13 +347,7 @@ impl From<UpdateError> for ApiError {
         match error {
             UpdateError::NotFound => ApiError::connection_not_found(),
             UpdateError::Validation(errors) => errors.into(),
-            UpdateError::Quota(q) => quota(q),
-            UpdateError::RepositoryTaken { repository, connection_id } => {
-                repository_taken(repository.as_str(), &connection_id.to_string())
-            }
-            UpdateError::ServiceNameTaken { service_name, connection_id } => {
-                service_name_taken(service_name.as_str(), &connection_id.to_string())
-            }
+            UpdateError::Refused(refused) => refused.into(),
             UpdateError::Contended => ApiError::new(
                 ErrorCode::Conflict,
                 "The connection is being changed by other requests right now; retry.",

@@ -1,38 +1,35 @@
-//! The HTTP adapter (actix-web): routes, authentication, DTOs and the error
-//! envelope of the Code Repos API. Nothing below this crate knows actix.
+//! The HTTP adapter (actix-web): routes, extractors, DTOs and the error
+//! envelope of the Code Repos API. Nothing below this crate knows actix, and
+//! this crate knows no port: handlers depend on one application service,
+//! [`CodeReposApi`], so a handler test runs against a fake of it.
 //!
 //! A request's path: [`context::request_context`] gives it an id and a panic
-//! net; a route handler authenticates and scopes it ([`auth`]), reads and
-//! checks the body ([`body`], [`dto`]), calls the application service, and
-//! renders the result; every failure becomes an [`error::ApiError`] in one
-//! place.
+//! net; extractors ([`extract`]) authenticate and scope it, read the path,
+//! the query and the body; the handler calls the service and answers in an
+//! [`envelope::Envelope`]; every failure becomes an [`error::ApiError`],
+//! mapped in one place.
 
-pub mod auth;
 pub mod body;
 pub mod context;
 pub mod dto;
+pub mod envelope;
 pub mod error;
+pub mod extract;
 pub mod openapi;
+pub mod query;
+pub mod request_id;
 mod routes;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, web};
-use sigsentry_app::CodeRepos;
-use sigsentry_ports::{Clock, CredentialCipher, Store};
+use sigsentry_app::CodeReposApi;
 
-/// What every handler shares.
-#[derive(Debug)]
-pub struct AppState<S, C, K> {
-    /// The application services.
-    pub services: CodeRepos<S, C, K>,
-}
-
-/// The whole application: routes, middleware and state, ready for an
+/// The whole application: routes, middleware and the service, ready for an
 /// `HttpServer` (or `actix_web::test`).
-pub fn build_app<S: Store, C: CredentialCipher, K: Clock>(
-    services: CodeRepos<S, C, K>,
+pub fn build_app<A: CodeReposApi>(
+    service: A,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -43,8 +40,8 @@ pub fn build_app<S: Store, C: CredentialCipher, K: Clock>(
     >,
 > {
     App::new()
-        .app_data(web::Data::new(AppState { services }))
-        .configure(routes::configure::<S, C, K>)
+        .app_data(web::Data::new(service))
+        .configure(routes::configure::<A>)
         .default_service(web::to(routes::no_route))
         .wrap(from_fn(context::request_context))
 }

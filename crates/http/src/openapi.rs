@@ -3,8 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::dto;
-use crate::routes;
+use crate::{dto, envelope, routes};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -15,11 +14,7 @@ use crate::routes;
         routes::list_connections, routes::get_connection, routes::create_connection, routes::update_connection,
         routes::delete_connection, routes::invalidate_cache, routes::request_sync, routes::list_pull_requests, routes::healthz, routes::readyz, routes::openapi_document,
     ),
-    components(schemas(
-        dto::CreateConnectionBody, dto::UpdateConnectionBody, dto::CredentialsBody, dto::ServiceMappingBody,
-        dto::ConnectionView, dto::ConnectionEnvelope, dto::ConnectionListEnvelope, dto::AckEnvelope,
-        dto::ErrorEnvelope, dto::ErrorBodyDoc, dto::ErrorDetailDoc,
-    )),
+    components(schemas(dto::CreateConnectionBody, dto::UpdateConnectionBody, envelope::ErrorEnvelope)),
     modifiers(&BearerAuth),
     tags((name = "repos", description = "Repo connections"), (name = "operations", description = "Health and metadata")),
 )]

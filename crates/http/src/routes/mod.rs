@@ -3,10 +3,9 @@
 mod cache;
 mod connections;
 mod ops;
-mod query;
 
 use actix_web::{HttpResponse, web};
-use sigsentry_ports::{Clock, CredentialCipher, Store};
+use sigsentry_app::CodeReposApi;
 
 use crate::error::{ApiError, ErrorCode};
 
@@ -15,7 +14,7 @@ pub use connections::*;
 pub use ops::*;
 
 /// Registers every route. A known path with another method answers 405.
-pub fn configure<S: Store, C: CredentialCipher, K: Clock>(cfg: &mut web::ServiceConfig) {
+pub fn configure<A: CodeReposApi>(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/healthz")
             .route(web::get().to(healthz))
@@ -24,8 +23,8 @@ pub fn configure<S: Store, C: CredentialCipher, K: Clock>(cfg: &mut web::Service
     )
     .service(
         web::resource("/readyz")
-            .route(web::get().to(readyz::<S, C, K>))
-            .route(web::head().to(readyz::<S, C, K>))
+            .route(web::get().to(readyz::<A>))
+            .route(web::head().to(readyz::<A>))
             .default_service(web::to(only_get)),
     )
     .service(
@@ -36,37 +35,37 @@ pub fn configure<S: Store, C: CredentialCipher, K: Clock>(cfg: &mut web::Service
     )
     .service(
         web::resource("/v1/config/repos")
-            .route(web::get().to(list_connections::<S, C, K>))
-            .route(web::head().to(list_connections::<S, C, K>))
-            .route(web::post().to(create_connection::<S, C, K>))
+            .route(web::get().to(list_connections::<A>))
+            .route(web::head().to(list_connections::<A>))
+            .route(web::post().to(create_connection::<A>))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::method_not_allowed("GET, HEAD, POST"))
             })),
     )
     .service(
         web::resource("/v1/config/repos/{id}")
-            .route(web::get().to(get_connection::<S, C, K>))
-            .route(web::head().to(get_connection::<S, C, K>))
-            .route(web::put().to(update_connection::<S, C, K>))
-            .route(web::delete().to(delete_connection::<S, C, K>))
+            .route(web::get().to(get_connection::<A>))
+            .route(web::head().to(get_connection::<A>))
+            .route(web::put().to(update_connection::<A>))
+            .route(web::delete().to(delete_connection::<A>))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::method_not_allowed("GET, HEAD, PUT, DELETE"))
             })),
     )
     .service(
         web::resource("/v1/config/repos/{id}/sync")
-            .route(web::post().to(request_sync::<S, C, K>))
+            .route(web::post().to(request_sync::<A>))
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::method_not_allowed("POST")) })),
     )
     .service(
         web::resource("/v1/config/repos/{id}/pull-requests")
-            .route(web::get().to(list_pull_requests::<S, C, K>))
-            .route(web::head().to(list_pull_requests::<S, C, K>))
+            .route(web::get().to(list_pull_requests::<A>))
+            .route(web::head().to(list_pull_requests::<A>))
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::method_not_allowed("GET, HEAD")) })),
     )
     .service(
         web::resource("/v1/config/repos/{id}/cache")
-            .route(web::delete().to(invalidate_cache::<S, C, K>))
+            .route(web::delete().to(invalidate_cache::<A>))
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::method_not_allowed("DELETE")) })),
     );
 }

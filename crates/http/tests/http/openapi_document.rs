@@ -1,6 +1,5 @@
 //! The committed `docs/openapi.json` is the document the code generates.
-//! Regenerate it with `UPDATE_OPENAPI=1 cargo test -p sigsentry-http --test openapi_document`.
-#![allow(clippy::unwrap_used)]
+//! Regenerate it with `UPDATE_OPENAPI=1 cargo test -p sigsentry-http --test http`.
 
 use std::path::PathBuf;
 
@@ -14,7 +13,7 @@ fn committed_document_matches_the_code() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed.trim_end() == generated.trim_end(),
-        "docs/openapi.json is out of date; run: UPDATE_OPENAPI=1 cargo test -p sigsentry-http --test openapi_document"
+        "docs/openapi.json is out of date; run: UPDATE_OPENAPI=1 cargo test -p sigsentry-http --test http"
     );
 }
 

@@ -1,0 +1,11 @@
+//! Request and response bodies, as the API documents them: the same types
+//! deserialize requests, serialize answers and generate the OpenAPI document.
+
+mod request;
+mod view;
+
+pub use request::{CreateConnectionBody, CredentialsBody, ServiceMappingBody, UpdateConnectionBody};
+pub use view::{
+    ConnectionView, CredentialKindName, CredentialSummaryView, Deleted, Health, HealthStatus, Invalidated,
+    PlatformName, PullRequestView, ServiceMappingView, SyncRequested, SyncStateName, SyncView, Timestamp, Updated,
+};
