@@ -55,7 +55,8 @@ const DOTNET_NAMESPACES: [(&str, &str); 2] =
     [("System.", "the .NET runtime (System.*)"), ("Microsoft.", "a Microsoft framework (Microsoft.*)")];
 
 /// Rust functions of the standard library and the runtime's entry points.
-const RUST_FUNCTIONS: [&str; 10] = [
+const RUST_FUNCTIONS: [&str; 11] = [
+    "__rustc::",
     "core::",
     "std::",
     "alloc::",

@@ -22,7 +22,9 @@ pub(crate) fn frame(line: &str) -> Option<Frame> {
         if !word_start(line, at) {
             continue;
         }
-        let rest = line.get(at + 3..)?.trim();
+        // Node's inspect output ends the last frame with ` {`; a trace logged
+        // inside JSON ends with `"}` or `",`.
+        let rest = line.get(at + 3..)?.trim().trim_end_matches(['"', '{', '}', ',', ' ', ']']);
         let (function, location) = match matching_open(rest) {
             Some(open) if open > 0 => (Some(rest.get(..open)?.trim()), rest.get(open + 1..rest.len() - 1)?),
             _ => (None, rest),
