@@ -23,7 +23,8 @@ impl Suffixes {
 ///
 /// - JVM frames: the package of the class as directories plus the file name
 ///   (`com.acme.cart.Cart` in `Cart.java` gives `com/acme/cart/Cart.java`);
-///   without a file name, `Outer.java` and `Outer.kt` from the class.
+///   without a file name, `Outer.java` and `Outer.kt` from the class (and
+///   `Pricing.kt` for Kotlin's `PricingKt`).
 /// - Go frames: the file's path, and the package's import path plus the
 ///   file name (`github.com/acme/svc/internal/cart` + `cart.go`).
 /// - Others: the file's path, normalised: URL schemes (`file://`,
@@ -42,7 +43,14 @@ pub(crate) fn suffixes(frame: &Frame, language: Language) -> Option<Suffixes> {
             let dirs: Vec<String> = package.split('.').filter(|p| !p.is_empty()).map(str::to_owned).collect();
             let names: Vec<String> = match path.last() {
                 Some(name) => vec![name.clone()],
-                None if !outer.is_empty() => vec![format!("{outer}.java"), format!("{outer}.kt")],
+                None if !outer.is_empty() => {
+                    let mut names = vec![format!("{outer}.java"), format!("{outer}.kt")];
+                    // Kotlin's top-level functions live in class `FileKt`.
+                    if let Some(kotlin) = outer.strip_suffix("Kt").filter(|k| !k.is_empty()) {
+                        names.push(format!("{kotlin}.kt"));
+                    }
+                    names
+                }
                 None => Vec::new(),
             };
             for name in names {
