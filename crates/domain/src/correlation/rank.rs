@@ -275,11 +275,14 @@ pub fn rank(input: RankInput) -> Ranking {
 
     let earliest = occurred_at - lookback;
     let mut seen = BTreeSet::new();
-    let prs: Vec<CandidatePr> = pull_requests
+    let mut prs: Vec<CandidatePr> = pull_requests
         .into_iter()
         .filter(|pr| pr.merged_at <= occurred_at && pr.merged_at >= earliest)
         .filter(|pr| seen.insert((pr.repository.clone(), pr.number)))
         .collect();
+    // Scores are products of floats: a fixed order makes them bit-for-bit
+    // the same whatever order the caller listed the pull requests in.
+    prs.sort_by(|a, b| a.repository.cmp(&b.repository).then(a.number.cmp(&b.number)));
     for pr in &prs {
         for file in &pr.files {
             if let Some(previous) = &file.previous_path {
