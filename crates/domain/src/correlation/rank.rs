@@ -272,6 +272,11 @@ pub fn rank(input: RankInput) -> Ranking {
     for (i, w) in weighted.iter().enumerate() {
         by_file.entry(w.frame.file.clone()).or_default().push(i);
     }
+    // Repository, then path: lookups per pull-request file borrow `&str`.
+    let mut lookup: BTreeMap<&str, BTreeMap<&str, &RepoPath>> = BTreeMap::new();
+    for file in by_file.keys() {
+        lookup.entry(file.repository.as_str()).or_default().insert(file.path.as_str(), file);
+    }
 
     let earliest = occurred_at - lookback;
     let mut seen = BTreeSet::new();
@@ -296,15 +301,16 @@ pub fn rank(input: RankInput) -> Ranking {
     for (p, pr) in prs.iter().enumerate() {
         let mut hits: BTreeMap<usize, (RepoPath, Hit)> = BTreeMap::new();
         for file in &pr.files {
-            let current = renames.current_path(&pr.repository, &file.path, pr.merged_at);
-            let key = RepoPath { repository: pr.repository.clone(), path: current };
-            let Some(frame_ids) = by_file.get(&key) else { continue };
-            let earlier_name = (file.path != key.path).then(|| file.path.clone());
+            let renamed = renames.renamed(&pr.repository, &file.path, pr.merged_at);
+            let current = renamed.as_deref().unwrap_or(&file.path);
+            let Some(key) = lookup.get(pr.repository.as_str()).and_then(|paths| paths.get(current)) else { continue };
+            let Some(frame_ids) = by_file.get(*key) else { continue };
+            let earlier_name = renamed.is_some().then(|| file.path.clone());
             for &f in frame_ids {
                 let hit = hit_for(&weighted[f].frame, file, f, earlier_name.clone());
                 let better = hits.get(&f).is_none_or(|(_, old)| old.proximity < hit.proximity);
                 if better {
-                    hits.insert(f, (key.clone(), hit));
+                    hits.insert(f, ((*key).clone(), hit));
                 }
             }
         }

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-/// Rename edges: (repository, path) to (when, other path), sorted.
-type Edges = BTreeMap<(String, String), Vec<(DateTime<Utc>, String)>>;
+/// Rename edges: repository, then path, to (when, other path), sorted.
+/// Nested so that lookups borrow `&str` and allocate nothing.
+type Edges = BTreeMap<String, BTreeMap<String, Vec<(DateTime<Utc>, String)>>>;
 
 /// The renames of the repositories, each at the time its pull request was
 /// merged. Chains (`a.py` to `b.py` to `c.py`) are followed in time order,
@@ -52,7 +53,7 @@ impl RenameMap {
             return;
         }
         let add = |map: &mut Edges, from: &str, to: &str| {
-            let edges = map.entry((repository.to_owned(), from.to_owned())).or_default();
+            let edges = map.entry(repository.to_owned()).or_default().entry(from.to_owned()).or_default();
             let edge = (at, to.to_owned());
             if let Err(position) = edges.binary_search(&edge) {
                 edges.insert(position, edge);
@@ -70,22 +71,27 @@ impl RenameMap {
     /// The path that `path`, as it was at `since`, has now: renames merged
     /// after `since` are followed, oldest first.
     pub fn current_path(&self, repository: &str, path: &str, since: DateTime<Utc>) -> String {
-        let mut path = path.to_owned();
+        self.renamed(repository, path, since).unwrap_or_else(|| path.to_owned())
+    }
+
+    /// Like [`RenameMap::current_path`], but `None` when no rename applies,
+    /// without allocating.
+    pub(crate) fn renamed(&self, repository: &str, path: &str, since: DateTime<Utc>) -> Option<String> {
+        let edges = self.forward.get(repository)?;
+        let mut current: Option<&String> = None;
         let mut since = since;
         for _ in 0..Self::MAX_DEPTH {
-            let next = self
-                .forward
-                .get(&(repository.to_owned(), path.clone()))
-                .and_then(|edges| edges.iter().find(|(at, _)| *at > since));
+            let name = current.map_or(path, String::as_str);
+            let next = edges.get(name).and_then(|list| list.iter().find(|(at, _)| *at > since));
             match next {
                 Some((at, new_path)) => {
                     since = *at;
-                    path.clone_from(new_path);
+                    current = Some(new_path);
                 }
                 None => break,
             }
         }
-        path
+        current.filter(|c| c.as_str() != path).cloned()
     }
 
     /// The names `path` had before, sorted: what to look pull requests up
@@ -97,7 +103,7 @@ impl RenameMap {
             if depth >= Self::MAX_DEPTH || found.len() >= Self::MAX_NAMES {
                 continue;
             }
-            let Some(edges) = self.backward.get(&(repository.to_owned(), name)) else { continue };
+            let Some(edges) = self.backward.get(repository).and_then(|paths| paths.get(&name)) else { continue };
             for (at, old) in edges.iter().filter(|(at, _)| until.is_none_or(|u| *at < u)) {
                 if old != path && !found.contains(old) && found.len() < Self::MAX_NAMES {
                     found.push(old.clone());
