@@ -7,8 +7,9 @@ use super::prefix;
 use super::text::clip;
 
 /// The most frames a [`ParsedTrace`] keeps; the API accepts at most this
-/// many structured frames too. Frames past it are dropped innermost-first
-/// order preserved, and [`ParsedTrace::truncated`] says so.
+/// many structured frames too. The frames past it (the outermost ones, and
+/// the stacks printed last) are dropped, and [`ParsedTrace::truncated`]
+/// says so.
 pub const MAX_FRAMES: usize = 500;
 
 /// The most bytes of a trace that are read (256 KiB, the API's limit).

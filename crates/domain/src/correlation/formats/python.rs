@@ -57,6 +57,11 @@ pub(crate) fn parse(lines: &[&str]) -> Parsed {
     let mut current = Block::default();
     let mut after_frame = false;
     for line in lines {
+        // Exception groups (3.11) draw a `|` margin in front of their lines.
+        let line = match line.trim_start().strip_prefix('|') {
+            Some(body) => body.strip_prefix(' ').unwrap_or(body),
+            None => line,
+        };
         if let Some(found) = frame(line) {
             if current.exception.is_some() {
                 blocks.push(std::mem::take(&mut current));

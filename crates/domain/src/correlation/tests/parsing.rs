@@ -394,3 +394,15 @@ fn huge_inputs_stay_bounded() {
     let multibyte = "é".repeat(200_000);
     assert!(parse_trace(&multibyte).truncated);
 }
+
+#[test]
+fn python_exception_groups() {
+    let text = "  + Exception Group Traceback (most recent call last):\n  |   File \"/app/x.py\", line 3, in <module>\n  |     run()\n  | ExceptionGroup: boom (1 sub-exception)\n  +-+---------------- 1 ----------------\n    | Traceback (most recent call last):\n    |   File \"/app/y.py\", line 9, in f\n    | ValueError: bad\n    +------------------------------------\n";
+    let trace = parse_trace(text);
+    assert_eq!(trace.language, Language::Python);
+    assert_eq!(trace.exception, exception("ExceptionGroup", "boom (1 sub-exception)"));
+    assert_eq!(
+        summary(&trace),
+        vec![(Some("/app/x.py"), Some("<module>"), Some(3)), (Some("/app/y.py"), Some("f"), Some(9))]
+    );
+}
