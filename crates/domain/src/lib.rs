@@ -16,6 +16,7 @@
 mod access;
 mod base_url;
 mod connection;
+pub mod correlation;
 mod credentials;
 mod idempotency;
 mod ids;
