@@ -71,6 +71,7 @@ mod path_index;
 mod prefix;
 mod rank;
 mod renames;
+mod request;
 mod text;
 mod trace;
 mod web_url;
@@ -82,6 +83,9 @@ pub use outcome::{FrameMapping, MappedFrame, RepoPath, Unmapped};
 pub use path_index::{MapOptions, MappingScope, PathIndex};
 pub use rank::{CandidatePr, PrFile, RankFrame, RankInput, Ranking, SuspectFile, SuspectPullRequest, rank};
 pub use renames::RenameMap;
+pub use request::{
+    CorrelationDraft, CorrelationRequest, DEFAULT_SUSPECTS, FrameDraft, MAX_FRAME_TEXT, MAX_SUSPECTS, TraceInput,
+};
 pub use trace::{
     ExceptionInfo, Frame, FrameGroup, Language, MAX_FRAMES, MAX_LINE_BYTES, MAX_TRACE_BYTES, ParsedTrace, parse_trace,
 };

@@ -124,6 +124,30 @@ impl PathIndex {
         self.repositories.iter().any(|r| r == repository)
     }
 
+    /// The lower-cased file names under which [`PathIndex::map_frame`]
+    /// looks `frame` up; empty for a library frame or one without a path.
+    /// A store holding a large repository indexes its files by these names
+    /// and builds an index of just the candidates: the mapping is the same
+    /// as over every file.
+    ///
+    /// ```
+    /// use sigsentry_domain::correlation::{Frame, Language, PathIndex};
+    ///
+    /// let frame = Frame { file: Some("/srv/app/checkout/Cart.py".into()), ..Frame::default() };
+    /// assert_eq!(PathIndex::lookup_names(&frame, Language::Python), ["cart.py"]);
+    /// ```
+    pub fn lookup_names(frame: &Frame, language: Language) -> Vec<String> {
+        if classify(frame, language) != FrameClass::InApp {
+            return Vec::new();
+        }
+        let Some(wanted) = suffixes(frame, language) else { return Vec::new() };
+        let mut names: Vec<String> =
+            wanted.alternatives.iter().filter_map(|a| a.last()).map(|n| n.to_ascii_lowercase()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Maps every frame of `trace`, in order.
     pub fn map_trace(&self, trace: &ParsedTrace, options: &MapOptions) -> Vec<FrameMapping> {
         trace.frames.iter().map(|frame| self.map_frame(frame, trace.language, options)).collect()
