@@ -9,6 +9,7 @@ mod api_keys;
 mod auth;
 mod cache;
 mod connections;
+mod correlate;
 mod errors;
 mod reencrypt;
 mod service;
@@ -22,6 +23,7 @@ pub use api_keys::{generate_api_key, hash_api_key};
 pub use auth::{AccessRequest, Caller, ProjectScope};
 pub use cache::{PullRequestFilter, PullRequestPage, decode_pr_cursor};
 pub use connections::{ConnectionFilter, ConnectionPage, CreateOutcome, Fingerprinted, decode_cursor, encode_cursor};
+pub use correlate::{CorrelateError, CorrelatedFrame, Correlation, FrameLink, SuspectFileLink};
 pub use errors::{AccessError, CreateError, NotFoundOr, UpdateError, WriteRefused};
 pub use service::CodeReposApi;
 // What callers of the services see of the ports: values, not traits.

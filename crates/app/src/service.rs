@@ -4,12 +4,14 @@
 
 use std::future::Future;
 
+use sigsentry_domain::correlation::CorrelationDraft;
 use sigsentry_domain::{ConnectionId, PatchDraft, RepoConnection, SpecDraft};
 use sigsentry_ports::{Clock, CredentialCipher, Store, StoreError, StoredResponse};
 
 use crate::{
-    AccessError, AccessRequest, CodeRepos, ConnectionFilter, ConnectionPage, CreateError, CreateOutcome, Fingerprinted,
-    NotFoundOr, ProjectScope, PullRequestFilter, PullRequestPage, ServiceConfig, UpdateError,
+    AccessError, AccessRequest, CodeRepos, ConnectionFilter, ConnectionPage, CorrelateError, Correlation, CreateError,
+    CreateOutcome, Fingerprinted, NotFoundOr, ProjectScope, PullRequestFilter, PullRequestPage, ServiceConfig,
+    UpdateError,
 };
 
 /// The Code Repos API as the application offers it. Every method but
@@ -108,6 +110,16 @@ pub trait CodeReposApi: Clone + Send + Sync + 'static {
         filter: PullRequestFilter,
     ) -> impl Future<Output = Result<PullRequestPage, NotFoundOr>> + Send;
 
+    /// Correlates an error with the project's repositories.
+    ///
+    /// # Errors
+    /// [`CorrelateError`].
+    fn correlate(
+        &self,
+        scope: ProjectScope,
+        draft: CorrelationDraft,
+    ) -> impl Future<Output = Result<Correlation, CorrelateError>> + Send;
+
     /// Whether the service can serve requests (its store answers).
     ///
     /// # Errors
@@ -174,6 +186,10 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeReposApi for CodeRepos<S, C, K
         filter: PullRequestFilter,
     ) -> Result<PullRequestPage, NotFoundOr> {
         CodeRepos::list_pull_requests(self, scope, id, filter).await
+    }
+
+    async fn correlate(&self, scope: ProjectScope, draft: CorrelationDraft) -> Result<Correlation, CorrelateError> {
+        CodeRepos::correlate(self, scope, draft).await
     }
 
     async fn ready(&self) -> Result<(), StoreError> {

@@ -38,6 +38,32 @@ impl Platform {
         }
     }
 
+    /// The address of the platform's web UI, where people read code: the
+    /// cloud's (`https://github.com`, `https://gitlab.com`,
+    /// `https://bitbucket.org`), or the self-hosted one a connection's
+    /// `baseUrl` names (GitHub Enterprise Server's API root
+    /// `https://HOST/api/v3` serves its web UI at `https://HOST`).
+    ///
+    /// ```
+    /// use sigsentry_domain::{BaseUrl, BaseUrlPolicy, Platform};
+    ///
+    /// let ghes = BaseUrl::parse("https://ghe.acme.io/api/v3", BaseUrlPolicy::default()).unwrap();
+    /// assert_eq!(Platform::GitHub.web_root(Some(&ghes)), "https://ghe.acme.io");
+    /// assert_eq!(Platform::GitLab.web_root(None), "https://gitlab.com");
+    /// ```
+    pub fn web_root(self, base_url: Option<&crate::BaseUrl>) -> String {
+        match (self, base_url) {
+            (Platform::GitHub, Some(base)) => {
+                let root = base.as_str().trim_end_matches('/');
+                root.strip_suffix("/api/v3").unwrap_or(root).to_owned()
+            }
+            (Platform::GitLab, Some(base)) => base.as_str().trim_end_matches('/').to_owned(),
+            (Platform::GitHub, None) => "https://github.com".to_owned(),
+            (Platform::GitLab, None) => "https://gitlab.com".to_owned(),
+            (Platform::Bitbucket, _) => "https://bitbucket.org".to_owned(),
+        }
+    }
+
     /// Whether connections of this platform may name their own API host.
     pub const fn supports_base_url(self) -> bool {
         !matches!(self, Platform::Bitbucket)

@@ -180,6 +180,8 @@ impl RequestBody for crate::dto::CreateConnectionBody {
     const NULLABLE: &'static [&'static str] = &["/credentials/baseUrl"];
 }
 
+impl RequestBody for crate::dto::CorrelateBody {}
+
 impl RequestBody for crate::dto::UpdateConnectionBody {
     const NULLABLE: &'static [&'static str] = &["/credentials/baseUrl"];
 }

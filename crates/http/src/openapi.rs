@@ -12,11 +12,11 @@ use crate::{dto, envelope, routes};
         description = "Connect GitHub, GitLab and Bitbucket repositories to a SigSentry project."),
     paths(
         routes::list_connections, routes::get_connection, routes::create_connection, routes::update_connection,
-        routes::delete_connection, routes::invalidate_cache, routes::request_sync, routes::list_pull_requests, routes::healthz, routes::readyz, routes::openapi_document,
+        routes::delete_connection, routes::invalidate_cache, routes::request_sync, routes::list_pull_requests, routes::correlate, routes::healthz, routes::readyz, routes::openapi_document,
     ),
     components(schemas(dto::CreateConnectionBody, dto::UpdateConnectionBody, envelope::ErrorEnvelope)),
     modifiers(&BearerAuth),
-    tags((name = "repos", description = "Repo connections"), (name = "operations", description = "Health and metadata")),
+    tags((name = "repos", description = "Repo connections"), (name = "code", description = "Code correlation"), (name = "operations", description = "Health and metadata")),
 )]
 #[derive(Debug)]
 pub struct ApiDoc;

@@ -10,12 +10,14 @@
 
 mod cipher;
 mod clock;
+mod code_index;
 mod platform;
 mod store;
 mod sync;
 
 pub use cipher::{Aad, CipherError, CredentialCipher, SealedSecret};
 pub use clock::{Clock, SystemClock};
+pub use code_index::{CodeIndexStore, FileChange, FileRef, IndexedFile};
 pub use platform::{
     MergedPullRequest, PlatformClient, PlatformError, PullRequestWindow, RateLimitState, RepositoryInfo,
 };

@@ -440,6 +440,12 @@ pub trait HealthCheck: Clone + Send + Sync + 'static {
 }
 
 /// Everything the service needs of a store.
-pub trait Store: AccountStore + ConnectionStore + IdempotencyStore + HealthCheck + crate::SyncStore {}
+pub trait Store:
+    AccountStore + ConnectionStore + IdempotencyStore + HealthCheck + crate::SyncStore + crate::CodeIndexStore
+{
+}
 
-impl<T: AccountStore + ConnectionStore + IdempotencyStore + HealthCheck + crate::SyncStore> Store for T {}
+impl<T> Store for T where
+    T: AccountStore + ConnectionStore + IdempotencyStore + HealthCheck + crate::SyncStore + crate::CodeIndexStore
+{
+}

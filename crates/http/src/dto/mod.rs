@@ -1,9 +1,14 @@
 //! Request and response bodies, as the API documents them: the same types
 //! deserialize requests, serialize answers and generate the OpenAPI document.
 
+mod correlate;
 mod request;
 mod view;
 
+pub use correlate::{
+    CorrelateBody, CorrelationView, ExceptionView, FrameBody, FrameMappingView, FrameView, LanguageName,
+    SuspectFileView, SuspectPullRequestView, UnmappedReason, UnmappedView,
+};
 pub use request::{CreateConnectionBody, CredentialsBody, ServiceMappingBody, UpdateConnectionBody};
 pub use view::{
     ConnectionView, CredentialKindName, CredentialSummaryView, Deleted, Health, HealthStatus, Invalidated,

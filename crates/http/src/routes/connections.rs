@@ -11,13 +11,9 @@ use crate::dto::{ConnectionView, CreateConnectionBody, Deleted, Invalidated, Upd
 use crate::envelope::{Envelope, Page};
 use crate::error::ApiError;
 use crate::extract::{ConnectionPath, ConnectionQuery, JsonBody, Read, Scoped, Write};
+use crate::routes::ok;
 
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
-
-/// 200 with `data`.
-pub(crate) fn ok<T: serde::Serialize>(data: T) -> HttpResponse {
-    HttpResponse::Ok().json(Envelope::of(data))
-}
 
 /// List the project's repo connections.
 #[utoipa::path(get, path = "/v1/config/repos", tag = "repos",

@@ -2,15 +2,23 @@
 
 mod cache;
 mod connections;
+mod correlate;
 mod ops;
 
 use actix_web::{HttpResponse, web};
 use sigsentry_app::CodeReposApi;
 
+use crate::envelope::Envelope;
 use crate::error::{ApiError, ErrorCode};
+
+/// 200 with `data` in the envelope.
+pub(crate) fn ok<T: serde::Serialize>(data: T) -> HttpResponse {
+    HttpResponse::Ok().json(Envelope::of(data))
+}
 
 pub use cache::*;
 pub use connections::*;
+pub use correlate::*;
 pub use ops::*;
 
 /// Registers every route. A known path with another method answers 405.
@@ -62,6 +70,11 @@ pub fn configure<A: CodeReposApi>(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(list_pull_requests::<A>))
             .route(web::head().to(list_pull_requests::<A>))
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::method_not_allowed("GET, HEAD")) })),
+    )
+    .service(
+        web::resource("/v1/code/correlate")
+            .route(web::post().to(correlate::<A>))
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::method_not_allowed("POST")) })),
     )
     .service(
         web::resource("/v1/config/repos/{id}/cache")

@@ -8,10 +8,11 @@ use actix_web::http::StatusCode;
 use actix_web::test::{TestRequest, init_service, try_call_service};
 use serde_json::{Value, json};
 use sigsentry_app::{
-    AccessError, AccessRequest, CodeReposApi, ConnectionFilter, ConnectionPage, CreateError, CreateOutcome,
-    Fingerprinted, NotFoundOr, ProjectScope, PullRequestFilter, PullRequestPage, ServiceConfig, StoreError,
-    StoredResponse, UpdateError, WriteRefused,
+    AccessError, AccessRequest, CodeReposApi, ConnectionFilter, ConnectionPage, CorrelateError, Correlation,
+    CreateError, CreateOutcome, Fingerprinted, NotFoundOr, ProjectScope, PullRequestFilter, PullRequestPage,
+    ServiceConfig, StoreError, StoredResponse, UpdateError, WriteRefused,
 };
+use sigsentry_domain::correlation::{CorrelationDraft, CorrelationRequest, Language};
 use sigsentry_domain::{ConnectionId, PatchDraft, Plan, ProjectId, QuotaExceeded, RepoConnection, SpecDraft, TenantId};
 
 const KEY: &str = "good-key";
@@ -95,6 +96,20 @@ impl CodeReposApi for Fake {
     ) -> Result<PullRequestPage, NotFoundOr> {
         self.called();
         Ok(PullRequestPage { items: Vec::new(), next_cursor: None })
+    }
+
+    async fn correlate(&self, _: ProjectScope, draft: CorrelationDraft) -> Result<Correlation, CorrelateError> {
+        self.called();
+        // The real rulebook, so the wire shape of its refusals is what users see.
+        CorrelationRequest::from_draft(draft).map_err(CorrelateError::Validation)?;
+        Ok(Correlation {
+            language: Language::Unknown,
+            exception: None,
+            frames: Vec::new(),
+            suspect_files: Vec::new(),
+            suspect_pull_requests: Vec::new(),
+            notes: vec!["No stack frame could be read.".to_owned()],
+        })
     }
 
     async fn ready(&self) -> Result<(), StoreError> {
@@ -203,4 +218,21 @@ async fn a_listing_answers_in_the_page_envelope() {
         send(&fake, authed(TestRequest::get().uri(&format!("/v1/config/repos/{ID}/pull-requests")))).await;
     assert_eq!(status, 200);
     assert_eq!(body, json!({"success": true, "data": [], "meta": {"nextCursor": null}}));
+}
+
+#[actix_web::test]
+async fn a_correlation_needs_exactly_one_of_stacktrace_and_frames() {
+    let fake = Fake::default();
+    let both = json!({"stacktrace": "x", "frames": [{"file": "a.py"}]});
+    let (status, _, body) = send(&fake, authed(TestRequest::post().uri("/v1/code/correlate")).set_json(both)).await;
+    assert_eq!(status, 400);
+    let fields: Vec<&str> =
+        body["error"]["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["/stacktrace", "/frames"]);
+
+    let garbage = json!({"stacktrace": "\u{1}".repeat(1000)});
+    let (status, _, body) = send(&fake, authed(TestRequest::post().uri("/v1/code/correlate")).set_json(garbage)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["language"], "unknown");
+    assert_eq!(body["data"]["frames"], json!([]));
 }
