@@ -157,7 +157,7 @@ async fn merged_pull_requests_follow_next_and_the_diffstat_redirect() {
     assert_eq!(first.param("state").as_deref(), Some("MERGED"));
     assert_eq!(first.param("sort").as_deref(), Some("-updated_on"));
     assert_eq!(first.param("pagelen").as_deref(), Some("50"));
-    let cutoff = days_ago(10).format("%Y-%m-%dT%H:%M:%S+00:00").to_string();
+    let cutoff = window.merged_since.format("%Y-%m-%dT%H:%M:%S+00:00").to_string();
     assert_eq!(first.param("q"), Some(format!("updated_on >= {cutoff}")));
 
     let redirected: Vec<_> =

@@ -131,7 +131,7 @@ async fn merged_merge_requests_follow_x_next_page() {
         assert_eq!(first.param(name).as_deref(), Some(value), "{name}");
     }
     let updated_after = chrono::DateTime::parse_from_rfc3339(&first.param("updated_after").unwrap()).unwrap();
-    assert_eq!(updated_after, days_ago(10));
+    assert_eq!(updated_after, window.merged_since);
     assert_eq!(stub.seen_at(&format!("{PROJECT}/merge_requests")).len(), 2);
     assert_eq!(stub.seen_at(&format!("{PROJECT}/merge_requests/1/diffs")).len(), 0);
 }
