@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{ApiError, Detail, payload_too_large, unsupported_media_type};
+use crate::strict_json::{self, StrictJsonError};
 
 /// Bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -42,8 +43,13 @@ pub async fn read_json_object(req: &HttpRequest, mut payload: Payload) -> Result
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid_field("/", "a JSON object body is required"));
     }
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::invalid_field("/", format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()))
+    let value = strict_json::parse(&bytes).map_err(|error| match error {
+        StrictJsonError::Syntax { line, column } => {
+            ApiError::invalid_field("/", format!("the body is not valid JSON (line {line}, column {column})"))
+        }
+        StrictJsonError::DuplicateKey(pointer) => {
+            ApiError::invalid_field(pointer, "appears twice in one object; send each field once")
+        }
     })?;
     if !value.is_object() {
         return Err(ApiError::invalid_field("/", "the body must be a JSON object"));

@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod query;
 pub mod request_id;
 mod routes;
+pub mod strict_json;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};

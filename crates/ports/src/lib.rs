@@ -19,7 +19,8 @@ pub use cipher::{Aad, CipherError, CredentialCipher, SealedSecret};
 pub use clock::{Clock, SystemClock};
 pub use code_index::{CodeIndexStore, FileChange, FileRef, IndexedFile};
 pub use platform::{
-    MergedPullRequest, PlatformClient, PlatformError, PullRequestWindow, RateLimitState, RepositoryInfo,
+    MergedPullRequest, PlatformClient, PlatformError, PlatformSession, PullRequestWindow, RateLimitState,
+    RepositoryInfo,
 };
 pub use store::{
     AccountStore, ApiKeyGrant, ApiKeyRecord, ConnectionChange, ConnectionStore, HealthCheck, IdempotencyBegin,

@@ -73,7 +73,7 @@ impl WorkerHandle {
 pub async fn services(config: &Config) -> anyhow::Result<Services> {
     // The keyring first: a PostgreSQL replica without one must not touch the database.
     let keyring = master_key::load(config)?;
-    let store = AnyStore::open(&config.database_url).await.context("cannot open the store (DATABASE_URL)")?;
+    let store = AnyStore::open(config.database_url.as_str()).await.context("cannot open the store (DATABASE_URL)")?;
     Ok(CodeRepos::new(store, keyring, SystemClock, service_config(config)))
 }
 
