@@ -45,7 +45,7 @@ MAX_FIX_SOURCE_FILES = 4      # a fix touching more source files is not a focuse
 MAX_FIX_DELETED_LINES = 60    # nor one that rewrites more than this many lines
 MASS_CHANGE_FILES = 60        # blamed PRs touching more files than this, with a
                               # formatting-like title, are ignored (--ignore-rev)
-GZIP_OVER = 2_000_000
+GZIP_OVER = 500_000
 
 # --------------------------------------------------------------------------
 # Repositories and languages
@@ -81,7 +81,7 @@ REPOS = {
     "pallets/flask": {"language": "python", "src": r"^(src/)?flask/", "host": "web"},
     "psf/requests": {"language": "python", "src": r"^(src/)?requests/", "host": "lib"},
     "encode/httpx": {"language": "python", "src": r"^httpx/", "host": "lib"},
-    "google/gson": {"language": "java", "src": r"/src/main/java/", "host": "lib"},
+    "google/gson": {"language": "java", "src": r"/src/main/java/", "exclude": [r"^(metrics|test-\w+)/"], "host": "lib"},
     "square/okhttp": {"language": "kotlin", "src": r"/src/(main|commonJvmAndroid|jvmMain|androidMain|commonMain)/kotlin/", "host": "lib"},
     "expressjs/express": {"language": "javascript", "src": r"^(lib/|index\.js$)", "host": "web"},
     "axios/axios": {"language": "javascript", "src": r"^lib/", "host": "lib"},
@@ -91,7 +91,6 @@ REPOS = {
     "grafana/loki": {"language": "go", "src": r"^(pkg|cmd|clients)/", "since": "2025-03-01", "host": "server"},
     "sinatra/sinatra": {"language": "ruby", "src": r"^(lib|rack-protection/lib|sinatra-contrib/lib)/", "host": "web"},
     "rubocop/rubocop": {"language": "ruby", "src": r"^lib/", "since": "2023-01-01", "host": "cli"},
-    "BurntSushi/ripgrep": {"language": "rust", "src": r"^crates/", "host": "cli"},
     "clap-rs/clap": {"language": "rust", "src": r"^(clap_[a-z_]+/src/|src/)", "host": "lib"},
     "serde-rs/serde": {"language": "rust", "src": r"^serde[a-z_]*/src/", "host": "lib"},
     "AutoMapper/AutoMapper": {"language": "csharp", "src": r"^src/AutoMapper/", "host": "lib"},
@@ -101,7 +100,6 @@ REPOS = {
 MAX_CASES_PER_REPO = 20
 MAX_CASES_PER_GROUP = 40
 
-FIX_RE = re.compile(r"\b(fix(es|ed|ing)?|bug(fix)?|crash(es|ed|ing)?|errors?|exceptions?|regression|panic(s|ked)?|npe|hotfix)\b", re.I)
 CLOSES_RE = re.compile(r"\b(fix(es|ed)?|close[sd]?|resolve[sd]?)\s+(#\d+|https://github\.com/\S+/issues/\d+)", re.I)
 NOISE_RE = re.compile(
     r"\b(typos?|docs?|documentation|readme|changelog|ci|lint(er|ing)?|clippy|flake8|mypy|pyright|typing|type hints?|"
@@ -294,6 +292,132 @@ def diff_files(git, parent, commit):
                 a, b, c, d = m.groups()
                 entries[idx]["hunks"].append((int(a), 1 if b is None else int(b), int(c), 1 if d is None else int(d)))
     return entries
+
+
+def _unquote(p):
+    if p.startswith('"') and p.endswith('"'):
+        b = p[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape").encode("latin-1")
+        return b.decode("utf-8", errors="replace")
+    return p
+
+
+def _diff_batch(git, shas, res):
+    """One `git log` over shas; False when git failed."""
+    p = subprocess.Popen(["git", "--git-dir", git.gitdir, "-c", "core.quotePath=false", "log", "--no-walk=unsorted", "--stdin",
+                          "--diff-merges=first-parent", "--raw", "-U0", "-M", "--no-abbrev", "--no-color", "--no-ext-diff",
+                          "--format=%x00COMMIT %H"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(("\n".join(shas) + "\n").encode())
+    p.stdin.close()
+    cur, cur_sha, idx = None, None, -1
+    for raw in p.stdout:
+        line = raw.decode("utf-8", errors="replace").rstrip("\n")
+        if line.startswith("\0COMMIT "):
+            cur_sha = line[8:].strip()
+            cur = res.setdefault(cur_sha, [])
+            idx = -1
+            continue
+        if cur is None:
+            continue
+        if line.startswith(":") and "\t" in line:
+            meta, *names = line.split("\t")
+            code = meta.split()[-1][0]
+            if code in "RC" and len(names) >= 2:
+                old, new = _unquote(names[0]), _unquote(names[1])
+            else:
+                old = new = _unquote(names[0])
+            status = {"A": "added", "D": "removed", "R": "renamed", "C": "added"}.get(code, "modified")
+            cur.append({"path": new, "previousPath": old if code == "R" else None, "status": status, "oldPath": old, "hunks": []})
+        elif line.startswith("diff --git "):
+            idx += 1
+        elif line.startswith("@@") and 0 <= idx < len(cur):
+            m = HUNK_RE.match(line)
+            if m:
+                a, b, c, d = m.groups()
+                cur[idx]["hunks"].append((int(a), 1 if b is None else int(b), int(c), 1 if d is None else int(d)))
+    p.stderr.read()
+    return p.wait() == 0
+
+
+def _raw_entries(git, parent, sha, renames=True):
+    args = ["diff", "--raw", "-z", "--no-abbrev"] + (["-M"] if renames else ["--no-renames"]) + [parent, sha]
+    raw = git.run(*args, check=False).split("\0")
+    out, i = [], 0
+    while i < len(raw):
+        meta = raw[i]
+        if not meta.startswith(":"):
+            i += 1
+            continue
+        code = meta.split()[-1][0]
+        if code in "RC":
+            old, new = raw[i + 1], raw[i + 2]
+            i += 3
+        else:
+            old = new = raw[i + 1]
+            i += 2
+        out.append((code, old, new))
+    return out
+
+
+def _diff_degraded(git, sha):
+    """File list and per-file hunks of a commit some of whose blobs the
+    snapshot lacks; a file whose diff cannot be made keeps no hunks."""
+    parent = git.run("rev-parse", sha + "^1", check=False).strip()
+    try:
+        return diff_files(git, parent, sha)
+    except RuntimeError:
+        pass
+    ents = _raw_entries(git, parent, sha, renames=True) or _raw_entries(git, parent, sha, renames=False)
+    files = []
+    for code, old, new in ents:
+        status = {"A": "added", "D": "removed", "R": "renamed", "C": "added"}.get(code, "modified")
+        hunks = []
+        out = subprocess.run(["git", "--git-dir", git.gitdir, "diff", "-U0", "--no-color", parent, sha, "--", old, new],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        if out.returncode == 0:
+            for l in out.stdout.decode("utf-8", "replace").split("\n"):
+                m = HUNK_RE.match(l)
+                if m:
+                    a, b, c, d = m.groups()
+                    hunks.append((int(a), 1 if b is None else int(b), int(c), 1 if d is None else int(d)))
+        files.append({"path": new, "previousPath": old if code == "R" else None, "status": status, "oldPath": old, "hunks": hunks})
+    return files
+
+
+def diff_many(git, shas):
+    """diff_files(first parent, sha) for many commits in few git processes.
+    A snapshot may lack large blobs (fetch leaves out files of 4 MiB and
+    more): commits touching one are diffed file by file, and a file whose
+    diff cannot be made keeps its path with no hunks (as GitHub leaves
+    `patch` out for very large files)."""
+    res = {}
+    if not shas:
+        return res
+    # which commits reference a blob the snapshot does not have?
+    p = subprocess.run(["git", "--git-dir", git.gitdir, "log", "--no-walk=unsorted", "--stdin", "--diff-merges=first-parent",
+                        "--raw", "--no-abbrev", "--no-renames", "--format=%x00COMMIT %H"],
+                       input=("\n".join(shas) + "\n").encode(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    blobs, cur = defaultdict(set), None
+    for line in p.stdout.decode("utf-8", "replace").split("\n"):
+        if line.startswith("\0COMMIT "):
+            cur = line[8:].strip()
+        elif line.startswith(":") and cur:
+            f = line.split("\t")[0].split()
+            for b in (f[2], f[3]):
+                if set(b) != {"0"} and f[0][1:] != "160000" and f[1] != "160000":
+                    blobs[cur].add(b)
+    allb = sorted(set().union(*blobs.values())) if blobs else []
+    chk = subprocess.run(["git", "--git-dir", git.gitdir, "cat-file", "--batch-check"], input=("\n".join(allb) + "\n").encode(),
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    missing = {l.split()[0] for l in chk.stdout.decode().split("\n") if l.endswith(" missing")}
+    bad = [s for s in shas if blobs.get(s, set()) & missing]
+    good = [s for s in shas if s not in set(bad)]
+    if good and not _diff_batch(git, good, res):
+        # git buffers its output, so any of them may be cut short: one by one
+        for s in good:
+            res[s] = _diff_degraded(git, s)
+    for s in bad:
+        res[s] = _diff_degraded(git, s)
+    return res
 
 
 def hunk_header(h):
@@ -1000,15 +1124,23 @@ def blame_lines(ctx, parent, path, linenos, ignore_revs):
     return {ln: sha for ln, sha in res.items() if ln in set(linenos)}
 
 
+STRONG_FIX_RE = re.compile(r"\b(fix(es|ed|ing)?|bug(fix)?|crash(es|ed|ing)?|regression|panic(s|ked)?|npe|hotfix|broken|incorrect(ly)?|wrong(ly)?)\b", re.I)
+WEAK_FIX_RE = re.compile(r"(?<![\w.`:])([Ee]rrors?|[Ee]xceptions?)(?![\w(`.:])")
+NOT_FIX_START = re.compile(r"^\s*(feat|perf|docs?|chore|test|refactor|build|ci|style)(\([^)]*\))?!?:|^\s*(improve|add|export|implement|support|allow|"
+                           r"introduce|update|use|make|optimi[sz]e|speed|remove|deprecate|bump|upgrade|enable|expose|rename|move)\b", re.I)
+
+
 def is_fix_pr(p):
     text = "%s %s" % (p.title, p.branch.replace("-", " ").replace("_", " ").replace("/", " "))
     if re.match(r"^\s*(revert|reapply)\b", p.title, re.I):
+        return False
+    if NOT_FIX_START.search(p.title) and not STRONG_FIX_RE.search(p.title):
         return False
     if re.search(r"\bfix(es|ed)?\s+(the\s+)?(flaky\s+|failing\s+|broken\s+)?(tests?|specs?|ci|build|lint|docs?|typos?)\b", p.title, re.I):
         return False
     if NOISE_RE.search(p.title) and not re.search(r"\b(crash|exception|panic|regression|npe)\b", p.title, re.I):
         return False
-    return bool(FIX_RE.search(text) or CLOSES_RE.search(p.body or ""))
+    return bool(STRONG_FIX_RE.search(text) or WEAK_FIX_RE.search(p.title) or CLOSES_RE.search(p.body or ""))
 
 
 def ignore_revs_for(ctx, parent, mass_revs):
@@ -1041,7 +1173,10 @@ def szz(ctx, p, prs, sha2pr, by_sha, ignore_revs):
     if not c.parents:
         return None, "root commit"
     parent = c.parents[0]
-    files = diff_files(ctx.git, parent, p.sha)
+    try:
+        files = diff_files(ctx.git, parent, p.sha)
+    except RuntimeError:
+        return None, "diff unavailable (blob missing from snapshot)"
     src = [f for f in files if ctx.is_src(f["path"]) or ctx.is_src(f["oldPath"])]
     if not src:
         return None, "no source file"
@@ -1167,6 +1302,31 @@ def callee_name(ctx, func):
     return name, re.compile(r"(?<![\w$])%s\s*(?:::<[^>]*>)?(?:<[^<>()]*>)?\s*\(" % re.escape(name))
 
 
+def callee_tokens(ctx, rev, path, func):
+    """Names a file must mention to plausibly call func from outside its file:
+    the class or type it belongs to, its module or package."""
+    toks = set()
+    cls = [s[1] for s in func.scope if s[0] in ("class", "impl")]
+    if cls:
+        toks.add(cls[-1])
+        toks.add(cls[0])
+    base = os.path.basename(path).rsplit(".", 1)[0]
+    lang = ctx.lang
+    if lang == "python":
+        toks.add(os.path.basename(os.path.dirname(path)) if base == "__init__" else base)
+    elif lang in ("javascript", "typescript"):
+        toks.add(base if base != "index" else os.path.basename(os.path.dirname(path)))
+    elif lang == "go":
+        toks.add(os.path.basename(os.path.dirname(path)) or ctx.short)
+    elif lang == "rust":
+        toks.add(base if base not in ("mod", "lib", "main") else os.path.basename(os.path.dirname(path)))
+    elif lang in ("java", "kotlin", "csharp"):
+        toks.add(base)
+    elif lang == "ruby" and not cls:
+        toks.add(base)
+    return sorted(t for t in toks if t and len(t) > 2)
+
+
 def find_callers(ctx, rev, path, func, rng, avoid):
     word, rx = callee_name(ctx, func)
     if len(word) < 3:
@@ -1189,9 +1349,18 @@ def find_callers(ctx, rev, path, func, rng, avoid):
             continue
         if (hp, caller.start) in avoid:
             continue
+        if any(sc[0] == "mod" and sc[1] in ("tests", "test") for sc in caller.scope) or re.match(r"^(test_|Test)", caller.name):
+            continue
         if hp == path and caller.start == func.start:
             continue
         out.append((hp, caller, ln))
+    tokens = callee_tokens(ctx, rev, path, func)
+    def related(hp):
+        if hp == path or (ctx.lang in ("go", "java", "kotlin", "csharp") and os.path.dirname(hp) == os.path.dirname(path)):
+            return True
+        t = ctx.text(rev, hp) or ""
+        return any(re.search(r"(?<![\w$])%s(?![\w$])" % re.escape(tok), t) for tok in tokens)
+    out = [x for x in out if related(x[0])]
     out.sort(key=lambda x: (x[0], x[2]))
     # prefer the same file or directory a little, as real call chains do
     near = [x for x in out if os.path.dirname(x[0]) == os.path.dirname(path)]
@@ -1319,6 +1488,13 @@ def go_import_path(ctx, rev, path):
     return "github.com/%s/%s" % (ctx.owner.lower(), ctx.short.lower()) + ("/" + d if d else ""), None, ""
 
 
+RUST_STD_TYPES = {"String": "alloc::string::String", "Vec": "alloc::vec::Vec", "Box": "alloc::boxed::Box", "Option": "core::option::Option",
+                  "HashMap": "std::collections::hash::map::HashMap", "BTreeMap": "alloc::collections::btree::map::BTreeMap",
+                  "PathBuf": "std::path::PathBuf", "OsString": "std::ffi::os_str::OsString", "OsStr": "std::ffi::os_str::OsStr",
+                  "str": "str", "bool": "bool", "char": "char", "Result": "core::result::Result", "Rc": "alloc::rc::Rc",
+                  "Arc": "alloc::sync::Arc", "Cow": "alloc::borrow::Cow", "Duration": "core::time::Duration"}
+RUST_STD_TYPES.update({t: t for t in ("u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64")})
+
 CS_ALIASES = {"string": "String", "int": "Int32", "bool": "Boolean", "object": "Object", "long": "Int64",
               "double": "Double", "float": "Single", "decimal": "Decimal", "byte": "Byte", "char": "Char",
               "short": "Int16", "uint": "UInt32", "ulong": "UInt64", "void": "Void", "sbyte": "SByte", "ushort": "UInt16"}
@@ -1344,7 +1520,7 @@ def split_top(s, sep=","):
 def dotnet_params(params):
     res = []
     for p in split_top(params or ""):
-        p = re.sub(r"\[[^\]]*\]\s*", "", p).split("=")[0].strip()
+        p = re.sub(r"^\s*(\[[^\]]*\]\s*)+", "", p).split("=")[0].strip()
         if not p:
             continue
         byref = bool(re.match(r"^(ref|out|in)\s", p))
@@ -1430,7 +1606,8 @@ def app_frame(ctx, rev, path, func, line):
         impl = next((s for s in reversed(func.scope) if s[0] == "impl"), None)
         base = "::".join(mods)
         if impl and impl[2] and impl[2].get("trait"):
-            fr["label"] = "<%s::%s as %s>::%s" % (base, impl[1], impl[2]["trait"], func.name)
+            ty = RUST_STD_TYPES.get(impl[1], "%s::%s" % (base, impl[1]))
+            fr["label"] = "<%s as %s>::%s" % (ty, impl[2]["trait"], func.name)
         elif impl:
             fr["label"] = "%s::%s::%s" % (base, impl[1], func.name)
         else:
@@ -1480,7 +1657,10 @@ def title_phrase(title):
     t = re.sub(r"^\s*\[[^\]]*\]\s*", "", title)
     t = re.sub(r"\b(the )?(bug|issue|problem|error|crash) (of|in|with|when|where|on)\s+", "", t, flags=re.I)
     t = re.sub(r"^\s*\w+(\([^)]*\))?!?:\s*", "", t) if re.match(r"^\s*\w+(\([^)]*\))?!?:", t) else t
-    t = re.sub(r"^\s*(bug ?fix|hot ?fix|fix(es|ed)?|bug|issue)\b[:\s-]*", "", t, flags=re.I)
+    t = re.sub(r"^\s*(bug ?fix|hot ?fix|fix(es|ed|ing)?|bug|issue)\b[:\s-]*", "", t, flags=re.I)
+    t = re.sub(r"^\s*(for|a|an|the|some|possible|potential)\s+", "", t, flags=re.I)
+    t = re.sub(r"^\s*(don'?t|do not|avoid|prevent|handle|guard against|correctly handle|properly handle|make sure|ensure|allow|"
+               r"support|stop|no longer|never)\s+", "", t, flags=re.I)
     t = re.sub(r"\s*\(?(#\d+|gh-\d+)\)?", "", t)
     t = re.sub(r"\s+", " ", t).strip(" .:-")
     if not t:
@@ -1563,6 +1743,18 @@ def exception_for(ctx, case, rng, fr0):
         if n and (n.split(".")[-1].split("::")[-1] in repo_exc or n in BUILTIN_EXC.get(g, ())):
             explicit = n
             break
+    builtin = None
+    for n in [caught, named]:
+        short = n.split(".")[-1].split("::")[-1] if n else None
+        if short and short in STD_EXC.get(g, {}) and short not in repo_exc:
+            builtin = STD_EXC[g][short]
+            kind = builtin[1]
+            explicit = None
+            break
+    if kind == "generic" and not builtin and not explicit and (
+            len(phrase.split()) < 3 or re.search(r"\b(crash\w*|errors?|exceptions?|raises?|blow(s|ing)? up)\b", title, re.I)):
+        # a title that names no symptom: take the commonest crash of the language
+        kind = "null"
     exc = {"kind": kind, "inner": [], "type": None, "message": None}
     if g == "python" and explicit in PY_KIND:
         kind = exc["kind"] = PY_KIND[explicit]
@@ -1756,14 +1948,14 @@ def exception_for(ctx, case, rng, fr0):
             exc["message"] = "undefined method %s for %s" % (q(pick(rng, calls + attrs, "each")), "nil" if new else "nil:NilClass")
         elif kind == "key":
             exc["type"], exc["message"] = "KeyError", "key not found: :%s" % pick(rng, attrs + words, "name")
-            if new:
+            if ".fetch" in src:
                 exc["cframe"] = "Hash#fetch"
         elif kind == "type":
             exc["type"], exc["message"] = "TypeError", rng.choice(["no implicit conversion of nil into String", "no implicit conversion of Symbol into Integer",
                                                                    "nil can't be coerced into Integer"])
         elif kind == "index":
             exc["type"], exc["message"] = "IndexError", "index %d outside of array bounds: -%d...%d" % (3, 3, 3)
-            if new:
+            if ".fetch" in src:
                 exc["cframe"] = "Array#fetch"
         elif kind == "encoding":
             exc["type"], exc["message"] = rng.choice([("Encoding::CompatibilityError", "incompatible character encodings: UTF-8 and BINARY (ASCII-8BIT)"),
@@ -1818,7 +2010,53 @@ def exception_for(ctx, case, rng, fr0):
             exc["type"], exc["message"] = "System.MissingMethodException", "Method not found: '%s'" % phrase
         else:
             exc["type"], exc["message"] = rng.choice(["System.InvalidOperationException", "System.ArgumentException"]), phrase
+    if builtin and g not in ("go", "rust"):
+        if exc["type"] != builtin[0]:
+            exc["type"] = builtin[0]
+            if kind == "generic" or builtin[0].endswith(("IllegalArgumentException", "IllegalStateException", "UnsupportedOperationException",
+                                                          "ArgumentException", "InvalidOperationException", "NotSupportedException",
+                                                          "ValueError", "RuntimeError", "NotImplementedError", "ArgumentError")):
+                exc["message"] = phrase
     return exc
+
+
+STD_EXC = {
+    "java": {n.rsplit(".", 1)[1]: (n, k) for n, k in [
+        ("java.lang.NullPointerException", "null"), ("java.lang.ArrayIndexOutOfBoundsException", "index"),
+        ("java.lang.IndexOutOfBoundsException", "index"), ("java.lang.StringIndexOutOfBoundsException", "index"),
+        ("java.lang.IllegalArgumentException", "generic"), ("java.lang.IllegalStateException", "generic"),
+        ("java.lang.ClassCastException", "type"), ("java.lang.NumberFormatException", "parse"),
+        ("java.lang.UnsupportedOperationException", "generic"), ("java.util.ConcurrentModificationException", "concurrency"),
+        ("java.lang.StackOverflowError", "recursion"), ("java.lang.ArithmeticException", "overflow"),
+        ("java.util.NoSuchElementException", "index"), ("java.io.EOFException", "io"), ("java.io.IOException", "io"),
+        ("java.net.SocketTimeoutException", "timeout"), ("java.net.ProtocolException", "io"),
+        ("java.net.UnknownHostException", "io"), ("java.io.InterruptedIOException", "timeout"),
+        ("javax.net.ssl.SSLPeerUnverifiedException", "io"), ("javax.net.ssl.SSLHandshakeException", "io"),
+        ("java.lang.NoSuchMethodError", "generic"), ("java.lang.NoClassDefFoundError", "generic"),
+        ("java.lang.OutOfMemoryError", "generic"), ("java.lang.IllegalAccessException", "generic")]},
+    "dotnet": {n.rsplit(".", 1)[1]: (n, k) for n, k in [
+        ("System.NullReferenceException", "null"), ("System.ArgumentNullException", "null"), ("System.ArgumentException", "generic"),
+        ("System.InvalidOperationException", "generic"), ("System.IndexOutOfRangeException", "index"),
+        ("System.ArgumentOutOfRangeException", "index"), ("System.InvalidCastException", "type"), ("System.FormatException", "parse"),
+        ("System.OverflowException", "overflow"), ("System.Collections.Generic.KeyNotFoundException", "key"),
+        ("System.StackOverflowException", "recursion"), ("System.MissingMethodException", "generic"),
+        ("System.NotSupportedException", "generic"), ("System.NotImplementedException", "generic"),
+        ("System.ObjectDisposedException", "generic"), ("System.TypeLoadException", "type"),
+        ("System.Reflection.AmbiguousMatchException", "generic"), ("System.Security.VerificationException", "generic")]},
+    "javascript": {n: (n, k) for n, k in [("TypeError", "type"), ("RangeError", "index"), ("SyntaxError", "parse"),
+                                          ("ReferenceError", "generic"), ("URIError", "encoding")]},
+    "ruby": {n.split("::")[-1]: (n, k) for n, k in [
+        ("NoMethodError", "null"), ("NameError", "generic"), ("ArgumentError", "generic"), ("TypeError", "type"), ("KeyError", "key"),
+        ("FrozenError", "generic"), ("ZeroDivisionError", "overflow"), ("IndexError", "index"), ("SystemStackError", "recursion"),
+        ("Encoding::CompatibilityError", "encoding"), ("Encoding::UndefinedConversionError", "encoding"), ("RangeError", "index")]},
+    "python": {n: (n, k) for n, k in [
+        ("KeyError", "key"), ("IndexError", "index"), ("AttributeError", "null"), ("TypeError", "type"), ("ValueError", "generic"),
+        ("UnicodeDecodeError", "encoding"), ("UnicodeEncodeError", "encoding"), ("RecursionError", "recursion"),
+        ("TimeoutError", "timeout"), ("OSError", "io"), ("RuntimeError", "generic"), ("NotImplementedError", "generic"),
+        ("ZeroDivisionError", "overflow"), ("OverflowError", "overflow"), ("StopIteration", "generic"),
+        ("FileNotFoundError", "io"), ("PermissionError", "io"), ("AssertionError", "generic"), ("ImportError", "generic"),
+        ("ModuleNotFoundError", "generic"), ("UnboundLocalError", "generic"), ("NameError", "generic")]},
+}
 
 
 PY_KIND = {"KeyError": "key", "LookupError": "key", "IndexError": "index", "AttributeError": "null", "TypeError": "type",
@@ -2035,6 +2273,11 @@ def compose(ctx, case, rng):
             callers.append(app_frame(ctx, rev, e[0], e[1], e[2]))
             entry = True
     exc = exception_for(ctx, case, rng, fr0)
+    if exc.get("cframe"):
+        # Ruby prints a C method's frame with its caller's file and line
+        cf = dict(fr0)
+        cf.update(label=exc["cframe"], label_new=exc["cframe"], label_old=exc["cframe"].split("#")[-1], cframe=True)
+        exc["inner"] = [cf] + exc["inner"]
     app = [fr0] + callers
     # user-application frames (code that is not in the repository) for libraries
     tree_bases = {os.path.basename(p) for p in ctx.tree(rev)}
@@ -2055,7 +2298,7 @@ def compose(ctx, case, rng):
                 user = [L(u[1], u[0], rng.randrange(10, 200), rng.randrange(3, 40), user=True)]
     outer, header = outer_frames(ctx, case, rng, host, g, app, tree_bases)
     root = choose_root(ctx, case, rng, app)
-    for f in app:
+    for f in app + [f for f in exc["inner"] if f.get("app")]:
         f["rt"] = runtime_path(ctx, case, root, f) if root else None
     chained = False
     if callers and not entry and not exc.get("recursion") and not exc.get("fatal"):
@@ -2092,6 +2335,7 @@ def compose(ctx, case, rng):
             frames.append(f)
     if g == "go" and header.get("created_by"):
         frames.append(header["created_by"])
+    fixed_index = next(i for i, f in enumerate(frames) if f is fr0)
     truth = []
     for i, f in enumerate(frames):
         if f.get("app"):
@@ -2119,6 +2363,7 @@ def compose(ctx, case, rng):
     features = {"format": header.get("format"), "logPrefix": prefix, "chained": chained, "recursion": rec,
                 "callers": len(callers) - (1 if entry else 0), "entryFrame": entry, "userFrames": len(user),
                 "libraryFramesAboveFixed": len(exc["inner"]), "pathRoot": root, "errorKind": exc["kind"]}
+    features["fixedFrameIndex"] = fixed_index
     return "\n".join(lines) + "\n", truth, features, exc
 
 
@@ -2468,6 +2713,13 @@ def build_repo(name, gitdir, head, log):
     commits = load_commits(git, head)
     by_sha = {c.sha: c for c in commits}
     prs, sha2pr = find_prs(git, commits)
+    for q in prs.values():
+        # "Merge pull request #N from OWNER/branch" names the fork; a branch of
+        # the repository itself names the organisation: take the branch tip's author
+        c = by_sha[q.sha]
+        if q.kind == "merge" and q.author.lower() == ctx.owner.lower() and len(c.parents) > 1 and c.parents[1] in by_sha:
+            t = by_sha[c.parents[1]]
+            q.author = author_login(t.aname, t.aemail)
     since = parse_since(cfg["since"]) if cfg.get("since") else 0
     map_merge_members(git, prs, sha2pr, since - (WINDOW_DAYS + 1) * 86400 if since else 0)
     recent = [c for c in commits if c.ctime >= since - 3 * 365 * 86400]
@@ -2494,7 +2746,7 @@ def build_repo(name, gitdir, head, log):
         crng = random.Random("%d:%s:%d" % (SEED, name, p.number))
         res["style"] = case_style(ctx, crng)
         text, frames, features, exc = compose(ctx, res, crng)
-        fixed_idx = next(f["index"] for f in frames if f["path"] == res["path"] and f.get("line") == res["line"])
+        fixed_idx = features.pop("fixedFrameIndex")
         cases.append({"pr": p, "res": res, "text": text, "frames": frames, "features": features, "exc": exc, "fixedIndex": fixed_idx})
         log("  + %s#%d %s -> %s:%d %s culprits=%s" % (ctx.short, p.number, p.title[:60], res["path"], res["line"], res["func"].name, res["culprits"]))
     log("%s: %s" % (name, dict(why)))
@@ -2504,10 +2756,9 @@ def build_repo(name, gitdir, head, log):
     needed = sorted((q for q in prs.values() if any(a <= q.merged <= b for a, b in windows)), key=lambda q: (q.merged, q.number))
     log("%s: diffing %d PRs" % (name, len(needed)))
     pr_json = []
+    diffs = diff_many(git, [q.sha for q in needed])
     for q in needed:
-        c = by_sha[q.sha]
-        files = diff_files(git, c.parents[0], q.sha) if c.parents else []
-        files = files[:3000]   # GitHub lists at most 3000 files of a PR
+        files = diffs.get(q.sha, [])[:3000]   # GitHub lists at most 3000 files of a PR
         pr_json.append({"number": q.number, "title": q.title, "author": q.author, "mergedAt": iso(q.merged),
                         "mergeCommitSha": q.sha,
                         "files": [{"path": f["path"], "previousPath": f["previousPath"], "status": f["status"],
