@@ -4,6 +4,7 @@
     python3 eval/expand.py eval/cases/python/pallets__flask.json            # summary
     python3 eval/expand.py eval/cases/python/pallets__flask.json --case flask-fix-5123   # one case, full JSON
     python3 eval/expand.py --check eval/cases/*/*                            # consistency checks
+    python3 eval/expand.py --stats eval/cases/*/*                            # counts (markdown)
 
 A case's view, as the issue describes it:
   tree          = [paths[i] for [a, b] in case.tree.pathRanges for i in range(a, b)]
@@ -65,12 +66,39 @@ def check(doc):
     return problems
 
 
+def stats(files):
+    """A markdown table of counts per repository and language group."""
+    rows, groups = [], {}
+    for fn in files:
+        doc = load(fn)
+        cs = doc["cases"]
+        multi = sum(1 for c in cs if len(c["truth"]["culpritPrs"]) > 1)
+        years = sorted(c["fix"]["mergedAt"][:4] for c in cs)
+        rows.append((doc["group"], doc["repository"], len(cs), multi, len(doc["pullRequests"]), len(doc["paths"]),
+                     max((c["tree"]["count"] for c in cs), default=0), "%s-%s" % (years[0], years[-1]) if years else "-"))
+        groups[doc["group"]] = groups.get(doc["group"], 0) + len(cs)
+    print("| group | repository | cases | >1 culprit | PRs shipped | paths (union) | largest tree | fixes merged |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+    for r in sorted(rows):
+        print("| %s | %s | %d | %d | %d | %d | %d | %s |" % r)
+    print()
+    print("| group | cases |")
+    print("|---|---:|")
+    for g in sorted(groups):
+        print("| %s | %d |" % (g, groups[g]))
+    print("| **all** | **%d** |" % sum(groups.values()))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("files", nargs="+")
     ap.add_argument("--case")
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--stats", action="store_true")
     a = ap.parse_args()
+    if a.stats:
+        stats(a.files)
+        return
     bad = 0
     for fn in a.files:
         doc = load(fn)
