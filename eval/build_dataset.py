@@ -1371,7 +1371,6 @@ def callee_tokens(ctx, rev, path, func):
     cls = [s[1] for s in func.scope if s[0] in ("class", "impl")]
     if cls:
         toks.add(cls[-1])
-        toks.add(cls[0])
     base = os.path.basename(path).rsplit(".", 1)[0]
     lang = ctx.lang
     if lang == "python":
@@ -1723,8 +1722,12 @@ def title_phrase(title):
     t = re.sub(r"^\s*(for|a|an|the|some|possible|potential)\s+", "", t, flags=re.I)
     t = re.sub(r"^\s*(don'?t|do not|avoid|prevent|handle|guard against|correctly handle|properly handle|make sure|ensure|allow|"
                r"support|stop|no longer|never)\s+", "", t, flags=re.I)
+    t = re.sub(r"\s*\((?:(?:fix(?:es|ed)?|close[sd]?|resolve[sd]?|see|refs?)\s*)?(?:#\d+|gh-\d+)(?:\s*,\s*#\d+)*\)", "", t, flags=re.I)
+    t = re.sub(r"[,;:]?\s*\b(fix(es|ed)?|close[sd]?|resolve[sd]?)\s+#\d+.*$", "", t, flags=re.I)
     t = re.sub(r"\s*\(?(#\d+|gh-\d+)\)?", "", t)
-    t = re.sub(r"\s+", " ", t).strip(" .:-")
+    t = re.sub(r"\s+", " ", t).strip(" .:;,-")
+    if len(t) > 90:
+        t = t[:90].rsplit(" ", 1)[0].rstrip(" ,;:-")
     if not t:
         return "unexpected state"
     return t[:1].lower() + t[1:] if not t[:2].isupper() else t
