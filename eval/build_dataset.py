@@ -15,10 +15,13 @@ Re-running it
          python3 eval/build_dataset.py /work/.mirror/*/repo
      or name them explicitly (OWNER/NAME=PATH also works):
          python3 eval/build_dataset.py /work/.mirror/pallets+flask/repo ...
-     Options: --out eval (output directory), --only OWNER/NAME (repeatable),
-     --head-from-repos-json (default on: use the mirror commit recorded in
-     eval/repos.json when the mirror has it, so the output is reproduced
-     byte for byte; --use-mirror-head takes the mirror's HEAD instead).
+     Options: --out DIR (default: this script's directory), --only OWNER/NAME
+     (repeatable), --use-mirror-head. By default the mirror commit recorded
+     in eval/repos.json is used when the mirror has it, so the output is
+     reproduced byte for byte; --use-mirror-head takes the mirror's HEAD.
+     A full run takes about 12 minutes on 2 cores.
+  Repositories: REPOS below (language, source root, quota, `since`); a
+  mirror whose OWNER/NAME is not in REPOS is skipped.
   Only the Python 3.11 standard library and git (>= 2.38) are needed.
   The selection is deterministic: candidates are processed in an order
   seeded by SEED and the repository name; nothing depends on wall time.
