@@ -13,6 +13,7 @@ mod clock;
 mod platform;
 mod store;
 mod sync;
+mod telemetry;
 
 pub use cipher::{Aad, CipherError, CredentialCipher, SealedSecret};
 pub use clock::{Clock, SystemClock};
@@ -26,3 +27,4 @@ pub use store::{
     SealedCredentialsRow, Store, StoreError, StoredResponse, Tenant, WriteConnectionError,
 };
 pub use sync::{CachedPullRequest, PullRequestQuery, SyncFailure, SyncJob, SyncStore, SyncSuccess};
+pub use telemetry::{NoTelemetry, SyncOutcome, Telemetry};
