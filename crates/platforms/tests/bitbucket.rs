@@ -146,7 +146,7 @@ async fn merged_pull_requests_follow_next_and_the_diffstat_redirect() {
         .await
         .unwrap();
     assert_eq!(pulls.iter().map(|p| p.number).collect::<Vec<_>>(), [12, 11]);
-    assert_eq!(pulls[0].files, ["src/a.rs", "src/new.rs", "src/gone.rs"]);
+    assert_eq!(paths(&pulls[0].files), ["src/a.rs", "src/new.rs", "src/gone.rs"]);
     assert_eq!(pulls[0].author.as_deref(), Some("dev1"));
     assert_eq!(pulls[0].merge_commit_sha.as_deref(), Some("abc12"));
     assert_eq!(pulls[0].merged_at, pulls[0].updated_at);

@@ -190,11 +190,11 @@ async fn merged_pull_requests_follow_links_and_stop_at_the_window() {
         .unwrap();
     let numbers: Vec<u64> = pulls.iter().map(|p| p.number).collect();
     assert_eq!(numbers, [10, 8]);
-    assert_eq!(pulls[0].files, ["src/main.rs", "docs/new.md"]);
+    assert_eq!(paths(&pulls[0].files), ["src/main.rs", "docs/new.md"]);
     assert_eq!(pulls[0].author.as_deref(), Some("octocat"));
     assert_eq!(pulls[0].merge_commit_sha.as_deref(), Some("sha10"));
     assert_eq!(pulls[0].url, "https://github.com/acme/api/pull/10");
-    assert_eq!(pulls[1].files, ["README.md"]);
+    assert_eq!(paths(&pulls[1].files), ["README.md"]);
 
     let first = &stub.seen_at("/repos/acme/api/pulls")[0];
     for (name, value) in [("state", "closed"), ("sort", "updated"), ("direction", "desc"), ("per_page", "100")] {

@@ -122,10 +122,10 @@ async fn merged_merge_requests_follow_x_next_page() {
         .await
         .unwrap();
     assert_eq!(requests.iter().map(|r| r.number).collect::<Vec<_>>(), [3, 2]);
-    assert_eq!(requests[0].files, ["a.rs", "new.rs", "gone.rs"]);
+    assert_eq!(paths(&requests[0].files), ["a.rs", "new.rs", "gone.rs"]);
     assert_eq!(requests[0].merge_commit_sha.as_deref(), Some("squash3"));
     assert_eq!(requests[0].author.as_deref(), Some("dev"));
-    assert_eq!(requests[1].files, ["b.rs"]);
+    assert_eq!(paths(&requests[1].files), ["b.rs"]);
 
     let first = &stub.seen_at(&format!("{PROJECT}/merge_requests"))[0];
     for (name, value) in [("state", "merged"), ("order_by", "updated_at"), ("sort", "desc"), ("per_page", "100")] {

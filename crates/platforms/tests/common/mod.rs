@@ -11,8 +11,8 @@ use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use sigsentry_domain::{BaseUrl, BaseUrlPolicy, Credentials, Platform, RepoName, Secret};
-use sigsentry_platforms::{PlatformClients, PlatformConfig, RetryConfig, Session};
-use sigsentry_ports::PlatformClient;
+use sigsentry_platforms::{ListingBounds, PlatformClients, PlatformConfig, RetryConfig, Session};
+use sigsentry_ports::{ChangedFile, PlatformClient};
 
 /// One request the stub received.
 #[derive(Debug, Clone)]
@@ -159,6 +159,7 @@ pub fn config(root: &str, allow_private: bool) -> PlatformConfig {
         request_timeout: Duration::from_secs(3),
         retry: RetryConfig { attempts: 2, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(50) },
         user_agent: "sigsentry-tests/1".to_owned(),
+        bounds: ListingBounds::default(),
     }
 }
 
@@ -210,6 +211,11 @@ pub fn days_ago(days: i64) -> DateTime<Utc> {
 pub fn hours_ago(hours: i64) -> DateTime<Utc> {
     let at = Utc::now() - TimeDelta::hours(hours);
     DateTime::from_timestamp(at.timestamp(), 0).unwrap()
+}
+
+/// The paths of `files`, in order.
+pub fn paths(files: &[ChangedFile]) -> Vec<&str> {
+    files.iter().map(|file| file.path.as_str()).collect()
 }
 
 pub fn rfc3339(at: DateTime<Utc>) -> String {
