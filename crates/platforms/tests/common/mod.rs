@@ -12,7 +12,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use sigsentry_domain::{BaseUrl, BaseUrlPolicy, Credentials, Platform, RepoName, Secret};
 use sigsentry_platforms::{ListingBounds, PlatformClients, PlatformConfig, RetryConfig, Session};
-use sigsentry_ports::{ChangedFile, PlatformClient};
+use sigsentry_ports::{ChangedFile, PlatformClient, TreeSnapshot};
 
 /// One request the stub received.
 #[derive(Debug, Clone)]
@@ -165,6 +165,19 @@ pub fn config(root: &str, allow_private: bool) -> PlatformConfig {
 
 pub fn clients(root: &str) -> PlatformClients {
     PlatformClients::new(config(root, false)).unwrap()
+}
+
+/// Clients with `bounds` instead of the default ones.
+pub fn clients_with(root: &str, bounds: ListingBounds) -> PlatformClients {
+    PlatformClients::new(PlatformConfig { bounds, ..config(root, false) }).unwrap()
+}
+
+/// The paths of a listed tree, and its revision.
+pub fn listed(snapshot: TreeSnapshot) -> (String, Vec<String>) {
+    match snapshot {
+        TreeSnapshot::Listed { revision, paths } => (revision, paths),
+        TreeSnapshot::Unchanged => panic!("the tree was not listed"),
+    }
 }
 
 /// A session of `clients` with `credentials`.
