@@ -66,6 +66,9 @@ impl SyncStore for FakeStore {
     }
 }
 
+/// The branch and the known revision a `file_tree` call was given.
+type TreeCall = (String, Option<String>);
+
 /// Answers every session alike, and records what the worker asked.
 #[derive(Clone)]
 struct FakePlatform {
@@ -76,7 +79,7 @@ struct FakePlatform {
     pulls: Result<Vec<MergedPullRequest>, PlatformError>,
     windows: Arc<Mutex<Vec<PullRequestWindow>>>,
     /// The branch and known revision of each `file_tree` call.
-    trees: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    trees: Arc<Mutex<Vec<TreeCall>>>,
     /// The secret of each session opened.
     tokens: Arc<Mutex<Vec<String>>>,
     /// The calls made, each with the number of the session it was made on.
