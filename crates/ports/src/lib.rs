@@ -18,8 +18,8 @@ mod telemetry;
 pub use cipher::{Aad, CipherError, CredentialCipher, SealedSecret};
 pub use clock::{Clock, SystemClock};
 pub use platform::{
-    MergedPullRequest, PlatformClient, PlatformError, PlatformSession, PullRequestWindow, RateLimitState,
-    RepositoryInfo,
+    ChangedFile, MergedPullRequest, PlatformClient, PlatformError, PlatformSession, PullRequestWindow, RateLimitState,
+    RepositoryInfo, TreeSnapshot,
 };
 pub use store::{
     AccountStore, ApiKeyGrant, ApiKeyRecord, ConnectionChange, ConnectionStore, HealthCheck, IdempotencyBegin,
