@@ -11,10 +11,12 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, ResponseError};
+use actix_web::{Error, HttpMessage, ResponseError, web};
 use futures_util::FutureExt;
+use sigsentry_telemetry::Metrics;
 
 use crate::error::{ApiError, ErrorCode, from_status};
+use crate::rate_limit::RateVerdict;
 use crate::request_id::{self, REQUEST_ID_HEADER};
 
 /// The outermost middleware.
@@ -31,6 +33,7 @@ pub async fn request_context(
     let id = request_id::choose(req.headers());
     let method = req.method().clone();
     let path = req.path().to_owned();
+    let request_metrics = req.app_data::<web::Data<Metrics>>().cloned();
 
     let outcome = request_id::scope(id.clone(), async move {
         match AssertUnwindSafe(next.call(req)).catch_unwind().await {
@@ -54,6 +57,12 @@ pub async fn request_context(
         }
     })
     .await;
+    let metrics = request_metrics.clone();
+    let record = |route: &str, status: u16| {
+        if let Some(metrics) = &metrics {
+            metrics.http_request(method.as_str(), route, status, started.elapsed());
+        }
+    };
     let log = |status: u16| {
         tracing::info!(
             request_id = %id,
@@ -69,10 +78,24 @@ pub async fn request_context(
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
             }
+            let verdict = response.request().extensions().get::<RateVerdict>().copied();
+            if let Some(verdict) = verdict {
+                let headers = response.headers_mut();
+                for (name, value) in [
+                    ("ratelimit-limit", verdict.limit),
+                    ("ratelimit-remaining", verdict.remaining),
+                    ("ratelimit-reset", verdict.reset_secs),
+                ] {
+                    headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+                }
+            }
+            let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+            record(&route, response.status().as_u16());
             log(response.status().as_u16());
             Ok(response)
         }
         Err((response, api)) => {
+            record("unmatched", response.status().as_u16());
             log(response.status().as_u16());
             Err(InternalError::from_response(api, response).into())
         }

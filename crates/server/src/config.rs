@@ -77,6 +77,12 @@ pub struct Config {
     pub sync_worker: bool,
     /// A `ready` repository is synced again after this many seconds.
     pub sync_interval_secs: u32,
+    /// Requests per minute per API key, in each process (`SIGSENTRY_RATE_LIMIT`).
+    pub rate_limit_per_minute: u32,
+    /// Longest wait for a request body, in seconds (`SIGSENTRY_BODY_TIMEOUT_SECS`).
+    pub body_timeout_secs: u32,
+    /// Serve `GET /metrics` on this address instead of on `listen` (`SIGSENTRY_METRICS_LISTEN`).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where the platforms' cloud APIs are.
@@ -155,6 +161,24 @@ impl Config {
                 _ => bail!("SIGSENTRY_SYNC_INTERVAL_SECS must be a whole number of seconds (at least 1), got {raw:?}"),
             },
         };
+        let whole = |name: &str, default: u32, what: &str| -> anyhow::Result<u32> {
+            match get(name) {
+                None => Ok(default),
+                Some(raw) => match raw.parse::<u32>() {
+                    Ok(n) if n >= 1 => Ok(n),
+                    _ => bail!("{name} must be a whole number of {what} (at least 1), got {raw:?}"),
+                },
+            }
+        };
+        let rate_limit_per_minute = whole("SIGSENTRY_RATE_LIMIT", 1200, "requests per minute")?;
+        let body_timeout_secs = whole("SIGSENTRY_BODY_TIMEOUT_SECS", 10, "seconds")?;
+        let metrics_listen = get("SIGSENTRY_METRICS_LISTEN")
+            .map(|raw| {
+                raw.parse::<SocketAddr>().with_context(|| {
+                    format!("SIGSENTRY_METRICS_LISTEN must be HOST:PORT such as 127.0.0.1:9090, got {raw:?}")
+                })
+            })
+            .transpose()?;
         Ok(Self {
             database_url: DatabaseUrl(database_url),
             listen,
@@ -165,6 +189,9 @@ impl Config {
             platform_roots,
             sync_worker,
             sync_interval_secs,
+            rate_limit_per_minute,
+            body_timeout_secs,
+            metrics_listen,
         })
     }
 
@@ -214,6 +241,10 @@ mod tests {
             ("SIGSENTRY_SYNC_WORKER", "maybe"),
             ("SIGSENTRY_SYNC_INTERVAL_SECS", "0"),
             ("SIGSENTRY_SYNC_INTERVAL_SECS", "15m"),
+            ("SIGSENTRY_RATE_LIMIT", "0"),
+            ("SIGSENTRY_RATE_LIMIT", "lots"),
+            ("SIGSENTRY_BODY_TIMEOUT_SECS", "-1"),
+            ("SIGSENTRY_METRICS_LISTEN", "9090"),
         ] {
             let error = from(&[(name, value)]).unwrap_err().to_string();
             assert!(error.contains(name), "{error}");

@@ -13,7 +13,11 @@ use sigsentry_app::{
     ServiceConfig, StoreError, StoredResponse, UpdateError, WriteRefused,
 };
 use sigsentry_domain::correlation::{CorrelationDraft, CorrelationRequest, Language};
-use sigsentry_domain::{ConnectionId, PatchDraft, Plan, ProjectId, QuotaExceeded, RepoConnection, SpecDraft, TenantId};
+use sigsentry_domain::{
+    ApiKeyId, ConnectionId, PatchDraft, Plan, ProjectId, QuotaExceeded, RepoConnection, SpecDraft, TenantId,
+};
+use sigsentry_http::{HttpSettings, HttpShared};
+use sigsentry_telemetry::Metrics;
 
 const KEY: &str = "good-key";
 
@@ -26,6 +30,7 @@ struct Fake {
 
 fn scope() -> ProjectScope {
     ProjectScope {
+        key_id: ApiKeyId::from_uuid(uuid::Uuid::nil()),
         tenant_id: TenantId::from_uuid(uuid::Uuid::nil()),
         project_id: ProjectId::from_uuid(uuid::Uuid::nil()),
         plan: Plan::Free,
@@ -120,7 +125,8 @@ impl CodeReposApi for Fake {
 const ID: &str = "01930000-0000-7000-8000-000000000000";
 
 async fn send(fake: &Fake, request: TestRequest) -> (StatusCode, actix_web::http::header::HeaderMap, Value) {
-    let app = init_service(sigsentry_http::build_app(fake.clone())).await;
+    let shared = HttpShared::new(HttpSettings::default(), Metrics::new());
+    let app = init_service(sigsentry_http::build_app(fake.clone(), shared)).await;
     // A failure the middleware could not answer in place (a panic) comes
     // back as an error that renders its envelope, as the server would.
     let response = match try_call_service(&app, request.to_request()).await {

@@ -12,7 +12,7 @@ use sigsentry_domain::{
     CredentialKind, LookbackDays, PermissionSet, Platform, RepoConnection, RepoName, ServiceMapping, SyncState,
 };
 use sigsentry_ports::{
-    ApiKeyRecord, CachedPullRequest, MergedPullRequest, Project, SealedSecret, StoreError, SyncJob, Tenant,
+    ApiKeyRecord, CachedPullRequest, ChangedFile, MergedPullRequest, Project, SealedSecret, StoreError, SyncJob, Tenant,
 };
 use uuid::Uuid;
 
@@ -332,6 +332,8 @@ impl PullRequestRow {
         mut files: Vec<String>,
     ) -> Result<CachedPullRequest, StoreError> {
         files.sort();
+        // TODO(sync-code storage): only the paths are stored; previous paths and ranges come back empty.
+        let files = files.into_iter().map(ChangedFile::path_only).collect();
         Ok(CachedPullRequest {
             repository: check(RepoName::parse(platform, &self.repository), "cached PR repository")?,
             pull_request: MergedPullRequest {
@@ -372,6 +374,8 @@ pub(crate) fn sync_job(conn: &ConnectionRow, repo: &RepoRow, lease: Uuid) -> Res
         sealed: SealedSecret { key_id: conn.credential_key_id.clone(), ciphertext: conn.credential_ciphertext.clone() },
         lookback_days: check(LookbackDays::new(i64::from(conn.lookback_days)), "lookback days")?,
         updated_since: repo.updated_since,
+        // TODO(sync-code storage): no file list is stored yet, so every sync lists the tree.
+        known_tree_revision: None,
         attempts: read_attempts(i64::from(repo.attempts)),
     })
 }

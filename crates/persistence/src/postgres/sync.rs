@@ -304,6 +304,7 @@ async fn complete(c: &mut AsyncPgConnection, job: &SyncJob, success: SyncSuccess
         return Ok(false);
     };
 
+    // TODO(sync-code storage): `success.file_tree` (the repository's file list) is not stored yet.
     let pull_requests = latest_by_number(success.pull_requests);
     let cached = prs::table.filter(prs::connection_id.eq(connection_id)).filter(prs::repository_key.eq(&key));
     // Replacing a PR is deleting it (its files go with it, ON DELETE
@@ -323,11 +324,12 @@ async fn complete(c: &mut AsyncPgConnection, job: &SyncJob, success: SyncSuccess
         .iter()
         .zip(&numbers)
         .flat_map(|(pr, number)| {
-            pr.files.iter().map(|path| PullRequestFileRow {
+            // TODO(sync-code storage): only `ChangedFile::path` is stored; `previous_path` and `ranges` are dropped.
+            pr.files.iter().map(|file| PullRequestFileRow {
                 connection_id,
                 repository_key: key.clone(),
                 number: *number,
-                path: path.clone(),
+                path: file.path.clone(),
             })
         })
         .collect();

@@ -12,7 +12,7 @@ use sigsentry_domain::{
     CredentialKind, LookbackDays, PermissionSet, Platform, RepoConnection, RepoName, ServiceMapping, SyncState,
 };
 use sigsentry_ports::{
-    ApiKeyRecord, CachedPullRequest, MergedPullRequest, Project, SealedSecret, StoreError, SyncJob, Tenant,
+    ApiKeyRecord, CachedPullRequest, ChangedFile, MergedPullRequest, Project, SealedSecret, StoreError, SyncJob, Tenant,
 };
 use uuid::Uuid;
 
@@ -347,6 +347,8 @@ impl PullRequestRow {
         mut files: Vec<String>,
     ) -> Result<CachedPullRequest, StoreError> {
         files.sort();
+        // TODO(sync-code storage): only the paths are stored; previous paths and ranges come back empty.
+        let files = files.into_iter().map(ChangedFile::path_only).collect();
         Ok(CachedPullRequest {
             repository: check(RepoName::parse(platform, &self.repository), "cached PR repository")?,
             pull_request: MergedPullRequest {
@@ -387,6 +389,8 @@ pub(crate) fn sync_job(conn: &ConnectionRow, repo: &RepoRow, lease: Uuid) -> Res
         sealed: SealedSecret { key_id: conn.credential_key_id.clone(), ciphertext: conn.credential_ciphertext.clone() },
         lookback_days: check(LookbackDays::new(conn.lookback_days), "lookback days")?,
         updated_since: parse_opt_time(repo.updated_since.as_deref(), "repository sync high-water mark")?,
+        // TODO(sync-code storage): no file list is stored yet, so every sync lists the tree.
+        known_tree_revision: None,
         attempts: read_attempts(repo.attempts),
     })
 }
