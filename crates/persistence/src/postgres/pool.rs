@@ -17,7 +17,7 @@ use crate::OpenError;
 /// The pool of PostgreSQL connections.
 pub(crate) type PgPool = Pool<AsyncPgConnection>;
 
-/// PostgreSQL connections per process by default ([`crate::PgStore::open`]).
+/// PostgreSQL connections per process by default ([`crate::AnyStore::open_postgres`]).
 /// Several replicas share the server's `max_connections` (100 by default),
 /// so this stays well below it.
 pub const PG_POOL_SIZE: usize = 16;

@@ -19,20 +19,10 @@ pub(crate) fn map_diesel_error(error: DieselError) -> StoreError {
     StoreError::Unexpected(error.to_string())
 }
 
-pub(crate) use crate::decode::corrupt_row;
-
-/// This dialect, for the shared [`crate::tx::TxError`].
-#[derive(Debug)]
-pub(crate) struct SqliteDialect;
-
-impl crate::tx::Dialect for SqliteDialect {
-    fn map_diesel_error(error: DieselError) -> StoreError {
-        map_diesel_error(error)
-    }
+/// Whether a failure is a UNIQUE violation (SQLite's errors do not name the constraint).
+pub(crate) fn is_unique_violation(error: &DieselError) -> bool {
+    matches!(error, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
 }
-
-/// The error of a task run on a pooled connection of this dialect.
-pub(crate) type TxError = crate::tx::TxError<SqliteDialect>;
 
 #[cfg(test)]
 mod tests {
