@@ -3,9 +3,6 @@
 //! verifying it, `prefer` (the default) falls back to plaintext when it does
 //! not verify, and `verify-full` and `verify-ca` refuse it.
 
-// clippy.toml allows unwrap in test functions only, not in this file's helpers.
-#![allow(clippy::unwrap_used)]
-
 use chrono::{TimeZone, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool};

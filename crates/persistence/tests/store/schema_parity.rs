@@ -5,9 +5,6 @@
 //! differ by dialect on purpose), and compared. Both must also be
 //! reversible: up, down (all), up again.
 
-// clippy.toml allows unwrap in test functions only, not in this file's helpers.
-#![allow(clippy::unwrap_used)]
-
 use std::collections::BTreeSet;
 
 use diesel::sql_types::{BigInt, Text};

@@ -1,9 +1,6 @@
 //! What only the SQLite store has: file paths, pragmas, refusing an
 //! in-memory database, and SQLite's single write lock. The behaviour both
-//! stores share is checked in `store_contract.rs`.
-
-// clippy.toml allows unwrap in test functions only, not in this file's helpers.
-#![allow(clippy::unwrap_used)]
+//! stores share is checked by the contract modules (`accounts`, `connections`, `idempotency`, `sync`).
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use diesel::sql_types::BigInt;

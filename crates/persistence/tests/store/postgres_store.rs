@@ -1,10 +1,7 @@
 //! What only the PostgreSQL store has: URL checks, bounded waits when the
 //! server is gone or hangs, recovery when it comes back, migrations under an
 //! advisory lock, and row locks held by another process. The behaviour both
-//! stores share is checked in `store_contract.rs`.
-
-// clippy.toml allows unwrap in test functions only, not in this file's helpers.
-#![allow(clippy::unwrap_used)]
+//! stores share is checked by the contract modules (`accounts`, `connections`, `idempotency`, `sync`).
 
 use std::time::{Duration, Instant};
 
