@@ -5,6 +5,9 @@
 //! `idempotency` and `sync` are written once over [`Conn`] with [`db!`],
 //! which expands each statement for both dialects, so both are type-checked.
 
+use std::future::Future;
+use std::time::Duration;
+
 use diesel::prelude::*;
 use diesel_async::pooled_connection::deadpool::Object;
 use diesel_async::{AnsiTransactionManager, AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager};
@@ -57,15 +60,30 @@ impl Pool {
         (status.size, status.available)
     }
 
-    /// A pooled connection, waiting a bounded time for one.
+    /// A working pooled connection, waiting at most the dialect's
+    /// `POOL_WAIT` for one, so that a stuck or unreachable database gives a
+    /// 503 instead of a hang.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] on timeout or when none can be opened.
     pub(crate) async fn checkout(&self) -> Result<Conn, StoreError> {
         Ok(match self {
-            Pool::Sqlite(pool) => Conn::Sqlite(sqlite::pool::checkout(pool).await?),
-            Pool::Pg(pool) => Conn::Pg(postgres::pool::checkout(pool).await?),
+            Pool::Sqlite(pool) => Conn::Sqlite(within(sqlite::pool::POOL_WAIT, pool.get()).await?),
+            Pool::Pg(pool) => Conn::Pg(within(postgres::pool::POOL_WAIT, pool.get()).await?),
         })
+    }
+}
+
+async fn within<T, E: std::fmt::Display>(
+    wait: Duration,
+    checkout: impl Future<Output = Result<T, E>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(wait, checkout).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(StoreError::Unavailable(format!("cannot get a database connection: {e}"))),
+        Err(_) => {
+            Err(StoreError::Unavailable(format!("no working database connection within {} ms", wait.as_millis())))
+        }
     }
 }
 
