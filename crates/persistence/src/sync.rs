@@ -222,12 +222,12 @@ async fn claim(
             .and_then(|conn| decode::sync_job(conn, &row, lease));
         match job {
             Ok(job) => {
-                let lease = diesel::update(target).set((
+                let take = diesel::update(target).set((
                     repos::sync_state.eq(SYNCING),
                     repos::lease_token.eq(DbId(lease)),
                     repos::lease_until.eq(until),
                 ));
-                db!(c, |c| lease.execute(c))?;
+                db!(c, |c| take.execute(c))?;
                 jobs.push(job);
             }
             Err(error) => {
