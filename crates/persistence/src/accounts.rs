@@ -1,8 +1,7 @@
 //! Tenants, projects and API keys.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use sigsentry_domain::{ApiKeyId, ProjectId, TenantId};
 use sigsentry_ports::{AccountStore, ApiKeyGrant, NewApiKey, Project, StoreError, Tenant};
 

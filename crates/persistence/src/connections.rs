@@ -9,8 +9,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, SelectableHelper};
 use sigsentry_domain::{ConnectionId, ProjectId, QuotaExceeded, RepoConnection, RepoName, ServiceMapping, SyncState};
 use sigsentry_ports::{
     ConnectionChange, ConnectionStore, IdempotencyCompletion, ListQuery, NewConnection, SealedCredentialsRow,
@@ -19,7 +18,7 @@ use sigsentry_ports::{
 
 use crate::AnyStore;
 use crate::decode::{self, count_u32};
-use crate::dialect::{Conn, db, end_savepoint, insert_all, is_name_clash, lock_project, savepoint};
+use crate::dialect::{Conn, db, end_savepoint, is_name_clash, lock_project, savepoint};
 use crate::rows::{ConnectionRow, MappingRow, RepoRow};
 use crate::schema::{
     connection_repositories as repos, idempotency_keys, pull_requests as prs, repo_connections as conns,
@@ -182,7 +181,7 @@ impl ConnectionStore for AnyStore {
 /// locked, which waits out an update rewriting its repositories, so what
 /// follows sees the rows that update committed. (SQLite's write lock,
 /// taken by `BEGIN IMMEDIATE`, already excludes that update.)
-pub(crate) async fn lock_connection(c: &mut Conn, project: DbId, id: DbId) -> QueryResult<bool> {
+pub(crate) async fn lock_connection(c: &mut Conn<'_>, project: DbId, id: DbId) -> QueryResult<bool> {
     let query = conns::table.filter(conns::project_id.eq(project)).filter(conns::id.eq(id)).select(conns::id);
     let found = db!(c, sqlite: |c| query.first::<DbId>(c), pg: |c| query.for_update().first::<DbId>(c)).optional()?;
     Ok(found.is_some())
@@ -190,7 +189,7 @@ pub(crate) async fn lock_connection(c: &mut Conn, project: DbId, id: DbId) -> Qu
 
 /// Loads the children of `rows` with one query per child table and builds
 /// full connections, in the order of `rows`.
-async fn load_full(c: &mut Conn, rows: Vec<ConnectionRow>) -> Result<Vec<RepoConnection>, TxError> {
+async fn load_full(c: &mut Conn<'_>, rows: Vec<ConnectionRow>) -> Result<Vec<RepoConnection>, TxError> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -209,7 +208,7 @@ async fn load_full(c: &mut Conn, rows: Vec<ConnectionRow>) -> Result<Vec<RepoCon
 }
 
 /// Repositories the project holds over all its connections.
-async fn project_repository_count(c: &mut Conn, project: DbId) -> QueryResult<u32> {
+async fn project_repository_count(c: &mut Conn<'_>, project: DbId) -> QueryResult<u32> {
     let n: i64 = db!(c, |c| repos::table.filter(repos::project_id.eq(project)).count().get_result(c))?;
     Ok(count_u32(n))
 }
@@ -217,7 +216,7 @@ async fn project_repository_count(c: &mut Conn, project: DbId) -> QueryResult<u3
 /// The first repository or service name of the request that another
 /// connection of the project (not `own`) already holds, as a refusal.
 async fn find_taken(
-    c: &mut Conn,
+    c: &mut Conn<'_>,
     project: DbId,
     own: DbId,
     repositories: &[RepoName],
@@ -266,7 +265,7 @@ async fn find_taken(
 /// failure. The holder is looked up after the failed insert, which
 /// PostgreSQL allows only after rolling back to a savepoint.
 async fn insert_children(
-    c: &mut Conn,
+    c: &mut Conn<'_>,
     project: DbId,
     own: DbId,
     repo_rows: &[RepoRow],
@@ -276,9 +275,9 @@ async fn insert_children(
     let mapping_rows: Vec<MappingRow> =
         mappings.iter().enumerate().map(|(i, m)| MappingRow::from_domain(own, project, i, m)).collect();
     savepoint(c).await?;
-    let mut inserted = insert_all!(c, repos::table, repo_rows);
+    let mut inserted = db!(c, |c| diesel::insert_into(repos::table).values(repo_rows).execute(c));
     if inserted.is_ok() {
-        inserted = insert_all!(c, service_mappings::table, &mapping_rows);
+        inserted = db!(c, |c| diesel::insert_into(service_mappings::table).values(&mapping_rows).execute(c));
     }
     match inserted {
         Ok(_) => Ok(end_savepoint(c, true).await?),
@@ -294,7 +293,7 @@ async fn insert_children(
 }
 
 async fn create(
-    c: &mut Conn,
+    c: &mut Conn<'_>,
     new: &NewConnection,
     limit: u32,
     completion: Option<&IdempotencyCompletion>,
@@ -319,7 +318,7 @@ async fn create(
 
 /// Records the response under the claimed key, in the creating transaction,
 /// so a retry either finds the creation with its response or neither.
-async fn complete_idempotency(c: &mut Conn, project: DbId, done: &IdempotencyCompletion) -> QueryResult<()> {
+async fn complete_idempotency(c: &mut Conn<'_>, project: DbId, done: &IdempotencyCompletion) -> QueryResult<()> {
     let complete = diesel::update(
         idempotency_keys::table
             .filter(idempotency_keys::project_id.eq(project))
@@ -339,7 +338,7 @@ async fn complete_idempotency(c: &mut Conn, project: DbId, done: &IdempotencyCom
     Ok(())
 }
 
-async fn update(c: &mut Conn, change: &ConnectionChange, limit: u32) -> Result<(), TxError> {
+async fn update(c: &mut Conn<'_>, change: &ConnectionChange, limit: u32) -> Result<(), TxError> {
     let (project, id) = (DbId::from(change.project_id), DbId::from(change.id));
     lock_project(c, project).await?;
     // On PostgreSQL the connection's own lock keeps a concurrent delete or

@@ -1,22 +1,27 @@
 //! What differs between the dialects while the store works, in one place:
-//! which connection a task holds, how a write transaction begins, and the
-//! locks PostgreSQL needs where SQLite's single write lock already
+//! which connection a task holds, how a PostgreSQL transaction is driven,
+//! and the locks PostgreSQL needs where SQLite's single write lock already
 //! serializes everything. The bodies in `accounts`, `connections`,
 //! `idempotency` and `sync` are written once over [`Conn`] with [`db!`],
 //! which expands each statement for both dialects, so both are type-checked.
+//!
+//! On SQLite a whole task runs on the connection's blocking thread (see
+//! `AnyStore::spawn`): its statements are plain blocking diesel calls, one
+//! after the other, as the SQLite store always ran them. On PostgreSQL each
+//! statement is awaited on the async connection.
 
 use std::future::Future;
 use std::time::Duration;
 
+use diesel::SqliteConnection;
 use diesel::prelude::*;
-use diesel_async::pooled_connection::deadpool::Object;
-use diesel_async::{AnsiTransactionManager, AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager};
+use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
 use sigsentry_ports::StoreError;
 
 use crate::postgres::pool::PgPool;
 use crate::schema::projects;
 use crate::sql_types::DbId;
-use crate::sqlite::pool::{AsyncSqlite, SqlitePool};
+use crate::sqlite::pool::SqlitePool;
 use crate::{postgres, sqlite};
 
 /// The database a URL names, and so how its failures read.
@@ -59,22 +64,14 @@ impl Pool {
         };
         (status.size, status.available)
     }
-
-    /// A working pooled connection, waiting at most the dialect's
-    /// `POOL_WAIT` for one, so that a stuck or unreachable database gives a
-    /// 503 instead of a hang.
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] on timeout or when none can be opened.
-    pub(crate) async fn checkout(&self) -> Result<Conn, StoreError> {
-        Ok(match self {
-            Pool::Sqlite(pool) => Conn::Sqlite(within(sqlite::pool::POOL_WAIT, pool.get()).await?),
-            Pool::Pg(pool) => Conn::Pg(within(postgres::pool::POOL_WAIT, pool.get()).await?),
-        })
-    }
 }
 
-async fn within<T, E: std::fmt::Display>(
+/// Waits at most `wait` for a pool's `checkout`, so that a stuck or
+/// unreachable database gives a 503 instead of a hang.
+///
+/// # Errors
+/// [`StoreError::Unavailable`] on timeout or when no connection can be opened.
+pub(crate) async fn within<T, E: std::fmt::Display>(
     wait: Duration,
     checkout: impl Future<Output = Result<T, E>>,
 ) -> Result<T, StoreError> {
@@ -87,21 +84,20 @@ async fn within<T, E: std::fmt::Display>(
     }
 }
 
-/// A pooled connection of either dialect; the store's bodies take `&mut Conn`.
-// One lives in each running task's future and is never moved around: its
-// size does not matter, and boxing the larger variant would cost an allocation.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Conn {
-    /// A blocking SQLite connection whose statements each run on a blocking thread.
-    Sqlite(Object<AsyncSqlite>),
-    Pg(Object<AsyncPgConnection>),
+/// The connection a task runs on; the store's bodies take `&mut Conn`.
+pub(crate) enum Conn<'c> {
+    /// SQLite's blocking connection, on the blocking thread the task runs on.
+    Sqlite(&'c mut SqliteConnection),
+    Pg(&'c mut AsyncPgConnection),
 }
 
-/// Runs one statement on whichever connection `$conn` (a `&mut Conn`) is,
-/// and awaits it. `db!(c, |c| query.load(c))` writes the statement once
-/// and expands it for both dialects (each is type-checked);
-/// `db!(c, sqlite: |c| .., pg: |c| ..)` spells it per dialect, for the
-/// few that differ (a query built once outside, a lock added on one side).
+/// Runs one statement on whichever connection `$conn` (a `&mut Conn`) is:
+/// a blocking call on SQLite, awaited on PostgreSQL. `db!(c, |c|
+/// query.load(c))` writes the statement once and expands it for both
+/// dialects (each is type-checked; the macro brings the dialect's
+/// `RunQueryDsl` into scope, so modules import neither);
+/// `db!(c, sqlite: |c| .., pg: |c| ..)` spells it per dialect, for the few
+/// that differ (a lock added on one side, a query only one dialect has).
 macro_rules! db {
     ($conn:expr, |$c:ident| $body:expr) => {
         $crate::dialect::db!($conn, sqlite: |$c| $body, pg: |$c| $body)
@@ -109,10 +105,14 @@ macro_rules! db {
     ($conn:expr, sqlite: |$s:ident| $sqlite:expr, pg: |$p:ident| $pg:expr $(,)?) => {
         match $conn {
             $crate::dialect::Conn::Sqlite($s) => {
-                let $s: &mut $crate::sqlite::pool::AsyncSqlite = &mut **$s;
-                $sqlite.await
+                #[allow(unused_imports)]
+                use ::diesel::RunQueryDsl as _;
+                let $s: &mut ::diesel::SqliteConnection = &mut **$s;
+                $sqlite
             }
             $crate::dialect::Conn::Pg($p) => {
+                #[allow(unused_imports)]
+                use ::diesel_async::RunQueryDsl as _;
                 let $p: &mut ::diesel_async::AsyncPgConnection = &mut **$p;
                 $pg.await
             }
@@ -121,56 +121,31 @@ macro_rules! db {
 }
 pub(crate) use db;
 
-/// Inserts `$rows` (a slice of rows) into `$table` in one multi-row
-/// statement. diesel builds SQLite's multi-row INSERT only for its blocking
-/// connection, not through diesel-async, so on SQLite the insert runs on the
-/// connection's blocking thread directly (one hop, as any statement), with
-/// the rows cloned for that thread.
-macro_rules! insert_all {
-    ($conn:expr, $table:expr, $rows:expr) => {
-        match $conn {
-            $crate::dialect::Conn::Sqlite(c) => {
-                let rows = $rows.to_vec();
-                c.spawn_blocking(move |c| {
-                    ::diesel::RunQueryDsl::execute(::diesel::insert_into($table).values(&rows), c)
-                })
-                .await
-            }
-            $crate::dialect::Conn::Pg(c) => {
-                ::diesel_async::RunQueryDsl::execute(::diesel::insert_into($table).values($rows), &mut **c).await
-            }
+/// Begins a PostgreSQL transaction: a plain `BEGIN`; each write then locks
+/// what it must (see [`lock_project`] and the `FOR UPDATE`s). SQLite's
+/// transactions are `BEGIN IMMEDIATE`, run by diesel around the blocking
+/// task (see `AnyStore::spawn`).
+pub(crate) async fn pg_begin(c: &mut AsyncPgConnection) -> QueryResult<()> {
+    AnsiTransactionManager::begin_transaction(c).await
+}
+
+/// Ends what [`pg_begin`] began by the task's `outcome`: commits on `Ok`,
+/// rolls back on `Err`, as diesel's own transactions do (a rollback that
+/// fails because the connection broke reports the original error).
+pub(crate) async fn pg_end<T, E: From<diesel::result::Error>>(
+    c: &mut AsyncPgConnection,
+    outcome: Result<T, E>,
+) -> Result<T, E> {
+    match outcome {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(c).await?;
+            Ok(value)
         }
-    };
-}
-pub(crate) use insert_all;
-
-/// Begins a write transaction. SQLite takes its single write lock up front
-/// (`BEGIN IMMEDIATE`): concurrent writers, threads or processes, then run
-/// one after the other, and the checks a write makes (quota, names, leases)
-/// hold until it commits. PostgreSQL begins a plain transaction; each write
-/// locks what it must (see [`lock_project`] and the `FOR UPDATE`s).
-pub(crate) async fn begin(conn: &mut Conn) -> QueryResult<()> {
-    db!(conn,
-        sqlite: |c| c.spawn_blocking(|c| diesel::connection::AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")),
-        pg: |c| AnsiTransactionManager::begin_transaction(c))
-}
-
-/// Commits what [`begin`] began.
-pub(crate) async fn commit(conn: &mut Conn) -> QueryResult<()> {
-    db!(conn, |c| commit_on(c))
-}
-
-/// Rolls back what [`begin`] began.
-pub(crate) async fn rollback(conn: &mut Conn) -> QueryResult<()> {
-    db!(conn, |c| rollback_on(c))
-}
-
-async fn commit_on<C: AsyncConnection>(c: &mut C) -> QueryResult<()> {
-    C::TransactionManager::commit_transaction(c).await
-}
-
-async fn rollback_on<C: AsyncConnection>(c: &mut C) -> QueryResult<()> {
-    C::TransactionManager::rollback_transaction(c).await
+        Err(error) => match AnsiTransactionManager::rollback_transaction(c).await {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
 }
 
 /// Locks the project's row until the transaction ends, on PostgreSQL: the
@@ -181,7 +156,7 @@ async fn rollback_on<C: AsyncConnection>(c: &mut C) -> QueryResult<()> {
 /// `FOR NO KEY UPDATE` rather than `FOR UPDATE`: it serializes these writers
 /// just the same, but does not block the key-share locks that inserting rows
 /// referencing the project (API keys) takes.
-pub(crate) async fn lock_project(conn: &mut Conn, project: DbId) -> QueryResult<()> {
+pub(crate) async fn lock_project(conn: &mut Conn<'_>, project: DbId) -> QueryResult<()> {
     match conn {
         Conn::Sqlite(_) => Ok(()),
         Conn::Pg(c) => {
@@ -194,7 +169,7 @@ pub(crate) async fn lock_project(conn: &mut Conn, project: DbId) -> QueryResult<
 /// Marks a point to return to should the next statements fail, on
 /// PostgreSQL, which refuses every further statement of a transaction after
 /// an error; SQLite undoes only the failed statement by itself.
-pub(crate) async fn savepoint(conn: &mut Conn) -> QueryResult<()> {
+pub(crate) async fn savepoint(conn: &mut Conn<'_>) -> QueryResult<()> {
     match conn {
         Conn::Sqlite(_) => Ok(()),
         Conn::Pg(c) => diesel::sql_query("SAVEPOINT recoverable").execute(&mut **c).await.map(drop),
@@ -202,7 +177,7 @@ pub(crate) async fn savepoint(conn: &mut Conn) -> QueryResult<()> {
 }
 
 /// Ends what [`savepoint`] began: keeps the statements since, or undoes them.
-pub(crate) async fn end_savepoint(conn: &mut Conn, keep: bool) -> QueryResult<()> {
+pub(crate) async fn end_savepoint(conn: &mut Conn<'_>, keep: bool) -> QueryResult<()> {
     let sql = if keep { "RELEASE SAVEPOINT recoverable" } else { "ROLLBACK TO SAVEPOINT recoverable" };
     match conn {
         Conn::Sqlite(_) => Ok(()),
@@ -214,7 +189,7 @@ pub(crate) async fn end_savepoint(conn: &mut Conn, keep: bool) -> QueryResult<()
 /// (repository, service name). SQLite's errors do not name the constraint;
 /// any UNIQUE violation there is taken as one, as the caller then looks the
 /// holder up and reports the original error if it finds none.
-pub(crate) fn is_name_clash(conn: &Conn, error: &diesel::result::Error) -> bool {
+pub(crate) fn is_name_clash(conn: &Conn<'_>, error: &diesel::result::Error) -> bool {
     match conn {
         Conn::Sqlite(_) => sqlite::error::is_unique_violation(error),
         Conn::Pg(_) => postgres::error::is_name_clash(error),

@@ -3,10 +3,9 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::pg::Pg;
-use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel::sqlite::Sqlite;
-use diesel_async::RunQueryDsl;
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
 use sigsentry_domain::{IdempotencyKey, ProjectId};
 use sigsentry_ports::{IdempotencyBegin, IdempotencyStore, StoreError, StoredResponse};
 
@@ -97,7 +96,7 @@ fn before(at: DateTime<Utc>, secs: u32) -> DateTime<Utc> {
     at.checked_sub_signed(TimeDelta::seconds(i64::from(secs))).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-async fn begin(c: &mut Conn, claim: &Claim) -> Result<IdempotencyBegin, TxError> {
+async fn begin(c: &mut Conn<'_>, claim: &Claim) -> Result<IdempotencyBegin, TxError> {
     // Records past both windows can no longer matter to anyone: purge them
     // here, cheaply through the created_at index, instead of in a sweeper.
     let purge_before = DbTime::from(before(claim.now, claim.retention_secs.max(claim.lease_secs)));

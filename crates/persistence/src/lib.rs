@@ -18,9 +18,9 @@
 //! wiping its cache or changing its credentials voids a sync already running.
 //!
 //! One schema (`schema.rs`), one row model (`rows.rs`) and one body per
-//! operation serve both dialects; what differs is in `dialect.rs` (locks,
-//! transactions), `sqlite/` and `postgres/` (connections, migrations,
-//! error maps).
+//! operation serve both dialects; what differs is in `store.rs` (how a task
+//! and its transaction run), `dialect.rs` (locks, savepoints), `sqlite/` and
+//! `postgres/` (connections, migrations, error maps).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), sigsentry_persistence::OpenError> {

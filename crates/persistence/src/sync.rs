@@ -21,11 +21,15 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
+use diesel::SqliteConnection;
 use diesel::dsl::{count, count_star, min, sql};
-use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Text};
 use diesel::sqlite::Sqlite;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::{
+    BoolExpressionMethods, BoxableExpression, ExpressionMethods, OptionalExtension, QueryDsl, QueryResult,
+    SelectableHelper,
+};
+use diesel_async::AsyncPgConnection;
 use sigsentry_domain::{ConnectionId, Platform, ProjectId, SyncState};
 use sigsentry_ports::{CachedPullRequest, PullRequestQuery, StoreError, SyncFailure, SyncJob, SyncStore, SyncSuccess};
 use uuid::Uuid;
@@ -37,13 +41,12 @@ use crate::cache::{
 };
 use crate::connections::lock_connection;
 use crate::decode::{self, parse};
-use crate::dialect::{Conn, db, insert_all};
+use crate::dialect::{Conn, db};
 use crate::rows::{ConnectionRow, PullRequestFileRow, PullRequestRow, RepoRow};
 use crate::schema::{
     connection_repositories as repos, pull_request_files as files, pull_requests as prs, repo_connections as conns,
 };
 use crate::sql_types::{DbId, DbTime, Id};
-use crate::sqlite::pool::AsyncSqlite;
 use crate::tx::TxError;
 
 const PENDING: &str = SyncState::Pending.as_str();
@@ -169,7 +172,7 @@ fn active_connections() -> _ {
 }
 
 async fn claim(
-    c: &mut Conn,
+    c: &mut Conn<'_>,
     now: DateTime<Utc>,
     refresh_before: DateTime<Utc>,
     lease_secs: u32,
@@ -251,17 +254,18 @@ async fn claim(
 /// on PostgreSQL (see the module's lock order). On SQLite the write lock
 /// already excludes a concurrent delete, and the lease check that follows
 /// finds a deleted connection's repositories gone: no query is needed.
-async fn hold_connection(c: &mut Conn, id: DbId) -> QueryResult<bool> {
+async fn hold_connection(c: &mut Conn<'_>, id: DbId) -> QueryResult<bool> {
     match c {
         Conn::Sqlite(_) => Ok(true),
         Conn::Pg(c) => {
+            use diesel_async::RunQueryDsl;
             let query = conns::table.filter(conns::id.eq(id)).select(conns::id).for_key_share();
             Ok(query.first::<DbId>(&mut **c).await.optional()?.is_some())
         }
     }
 }
 
-async fn complete(c: &mut Conn, job: &SyncJob, success: SyncSuccess) -> Result<bool, TxError> {
+async fn complete(c: &mut Conn<'_>, job: &SyncJob, success: SyncSuccess) -> Result<bool, TxError> {
     let connection_id = DbId::from(job.connection_id);
     let key = job.repository.key();
     if !hold_connection(c, connection_id).await? {
@@ -291,7 +295,7 @@ async fn complete(c: &mut Conn, job: &SyncJob, success: SyncSuccess) -> Result<b
         .map(|pr| PullRequestRow::from_domain(connection_id, &key, &name, pr))
         .collect::<Result<Vec<_>, _>>()?;
     for chunk in rows.chunks(PULL_REQUEST_CHUNK) {
-        insert_all!(c, prs::table, chunk)?;
+        db!(c, |c| diesel::insert_into(prs::table).values(chunk).execute(c))?;
     }
     let file_rows: Vec<PullRequestFileRow> = pull_requests
         .iter()
@@ -306,7 +310,7 @@ async fn complete(c: &mut Conn, job: &SyncJob, success: SyncSuccess) -> Result<b
         })
         .collect();
     for chunk in file_rows.chunks(FILE_CHUNK) {
-        insert_all!(c, files::table, chunk)?;
+        db!(c, |c| diesel::insert_into(files::table).values(chunk).execute(c))?;
     }
     // The window moved on: older merges leave the cache.
     db!(c, |c| diesel::delete(cached.filter(prs::merged_at.lt(DbTime(success.window_start)))).execute(c))?;
@@ -327,7 +331,7 @@ async fn complete(c: &mut Conn, job: &SyncJob, success: SyncSuccess) -> Result<b
 }
 
 async fn list(
-    c: &mut Conn,
+    c: &mut Conn<'_>,
     project: DbId,
     id: DbId,
     query: PullRequestQuery,
@@ -409,7 +413,8 @@ fn by_pull_request(found: Vec<PullRequestFileRow>) -> PagePaths {
 
 /// The paths of the PRs of one page in one query, on SQLite: per repository
 /// of the page, `repository_key = k AND number IN (...)`, OR-ed.
-async fn page_files_sqlite(c: &mut AsyncSqlite, id: DbId, rows: &[PullRequestRow]) -> QueryResult<PagePaths> {
+fn page_files_sqlite(c: &mut SqliteConnection, id: DbId, rows: &[PullRequestRow]) -> QueryResult<PagePaths> {
+    use diesel::RunQueryDsl;
     let mut numbers: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     for row in rows {
         numbers.entry(row.repository_key.as_str()).or_default().push(row.number);
@@ -428,8 +433,7 @@ async fn page_files_sqlite(c: &mut AsyncSqlite, id: DbId, rows: &[PullRequestRow
         .filter(files::connection_id.eq(id))
         .filter(page)
         .select(PullRequestFileRow::as_select())
-        .load(c)
-        .await?;
+        .load(c)?;
     Ok(by_pull_request(found))
 }
 
@@ -437,6 +441,7 @@ async fn page_files_sqlite(c: &mut AsyncSqlite, id: DbId, rows: &[PullRequestRow
 /// (repository key, number) pairs go in as two arrays, zipped by `unnest`,
 /// so the statement has one shape whatever the page holds.
 async fn page_files_pg(c: &mut AsyncPgConnection, id: DbId, rows: &[PullRequestRow]) -> QueryResult<PagePaths> {
+    use diesel_async::RunQueryDsl;
     if rows.is_empty() {
         return Ok(PagePaths::new());
     }
