@@ -7,11 +7,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sigsentry_domain::SyncState;
 use sigsentry_ports::{MergedPullRequest, StoreError};
 
-/// Rows per multi-row INSERT of PRs (10 columns) and of files (4 columns):
-/// far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters,
-/// and few enough statements for a first sync of thousands of PRs.
+/// Rows per multi-row INSERT of PRs (10 columns), of PR files (6 columns)
+/// and of tree files (4 columns): far below SQLite's 32,766 and
+/// PostgreSQL's 65,535 bound parameters, and few enough statements for a
+/// first sync of thousands of PRs or of a 200,000-file tree.
 pub(crate) const PULL_REQUEST_CHUNK: usize = 1_000;
 pub(crate) const FILE_CHUNK: usize = 4_000;
+pub(crate) const TREE_CHUNK: usize = 7_000;
 
 /// What a repository whose stored connection no longer reads back (a corrupt
 /// row, or a value a newer release wrote) is marked with instead of being
@@ -72,7 +74,7 @@ pub(crate) fn latest_by_number(pull_requests: Vec<MergedPullRequest>) -> Vec<Mer
     by_number
         .into_values()
         .map(|mut pr| {
-            // TODO(sync-code storage): files are told apart by path only; of two with the same path, the first is kept.
+            // A path is one row: of two entries for one path, the first is kept.
             pr.files.sort_by(|a, b| a.path.cmp(&b.path));
             pr.files.dedup_by(|later, earlier| later.path == earlier.path);
             pr

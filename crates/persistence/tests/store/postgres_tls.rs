@@ -3,15 +3,12 @@
 //! verifying it, `prefer` (the default) falls back to plaintext when it does
 //! not verify, and `verify-full` and `verify-ca` refuse it.
 
-// clippy.toml allows unwrap in test functions only, not in this file's helpers.
-#![allow(clippy::unwrap_used)]
-
 use chrono::{TimeZone, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use sigsentry_domain::{Plan, TenantId};
-use sigsentry_persistence::{OpenError, PgStore, migrate_postgres};
+use sigsentry_persistence::{AnyStore, OpenError, migrate_postgres};
 use sigsentry_ports::{AccountStore, HealthCheck, Tenant};
 use sigsentry_testdb::TestDb;
 use uuid::Uuid;
@@ -48,7 +45,7 @@ async fn sslmode_require_encrypts_without_verifying_the_certificate() {
     let db = TestDb::postgres().await;
     let url = with_sslmode(db.url(), "require");
     migrate_postgres(&url).await.unwrap();
-    let store = PgStore::open_with_pool_size(&url, 2).await.unwrap();
+    let store = AnyStore::open_postgres_with_pool_size(&url, 2).await.unwrap();
 
     let id = TenantId::from_uuid(Uuid::now_v7());
     let tenant = Tenant {
@@ -68,7 +65,7 @@ async fn sslmode_require_encrypts_without_verifying_the_certificate() {
 #[tokio::test]
 async fn the_default_falls_back_to_plaintext_when_the_certificate_does_not_verify() {
     let db = TestDb::postgres().await;
-    let store = PgStore::open_with_pool_size(db.url(), 1).await.unwrap();
+    let store = AnyStore::open_postgres_with_pool_size(db.url(), 1).await.unwrap();
     store.ping().await.unwrap();
     let sessions = store_sessions(db.url()).await;
     assert!(sessions.total >= 1 && sessions.encrypted == 0, "{sessions:?}");
@@ -78,7 +75,7 @@ async fn the_default_falls_back_to_plaintext_when_the_certificate_does_not_verif
 async fn verify_modes_refuse_a_self_signed_certificate() {
     let db = TestDb::postgres().await;
     for mode in ["verify-full", "verify-ca"] {
-        let err = PgStore::open(&with_sslmode(db.url(), mode)).await.unwrap_err();
+        let err = AnyStore::open_postgres(&with_sslmode(db.url(), mode)).await.unwrap_err();
         assert!(matches!(err, OpenError::PgConnect { .. }), "{mode}: {err:?}");
         // The why, not only tokio-postgres's "error performing TLS handshake".
         assert!(err.to_string().contains("invalid peer certificate"), "{mode}: {err}");

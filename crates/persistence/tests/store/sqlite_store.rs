@@ -1,9 +1,6 @@
 //! What only the SQLite store has: file paths, pragmas, refusing an
 //! in-memory database, and SQLite's single write lock. The behaviour both
-//! stores share is checked in `store_contract.rs`.
-
-// clippy.toml allows unwrap in test functions only, not in this file's helpers.
-#![allow(clippy::unwrap_used)]
+//! stores share is checked by the contract modules (`accounts`, `connections`, `idempotency`, `sync`).
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use diesel::sql_types::BigInt;
@@ -11,7 +8,7 @@ use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
 use sigsentry_domain::{
     BaseUrl, BaseUrlPolicy, ConnectionId, CredentialKind, LookbackDays, Plan, Platform, ProjectId, RepoName, TenantId,
 };
-use sigsentry_persistence::{SqliteStore, sqlite_path};
+use sigsentry_persistence::{AnyStore, sqlite_path};
 use sigsentry_ports::{
     AccountStore, ConnectionStore, HealthCheck, ListQuery, NewConnection, NewCredentials, Project, SealedSecret,
     StoreError, Tenant, WriteConnectionError,
@@ -21,7 +18,7 @@ use uuid::Uuid;
 
 struct Fixture {
     dir: TempDir,
-    store: SqliteStore,
+    store: AnyStore,
     tenant: TenantId,
     project: ProjectId,
 }
@@ -52,7 +49,7 @@ async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     // A missing directory is created, and the URL prefix is understood.
     let url = format!("sqlite://{}", dir.path().join("data/store.db").display());
-    let store = SqliteStore::open(&url).await.unwrap();
+    let store = AnyStore::open_sqlite(&url).await.unwrap();
     let tenant = TenantId::from_uuid(Uuid::now_v7());
     let project = ProjectId::from_uuid(Uuid::now_v7());
     store.create_tenant(Tenant { id: tenant, name: "Acme".into(), plan: Plan::Team, created_at: t0() }).await.unwrap();
@@ -109,10 +106,10 @@ async fn open_migrates_once_and_refuses_memory() {
     assert_eq!(sqlite_path("/abs/x.db"), "/abs/x.db");
     let fx = fixture().await;
     // Opening an existing, migrated file again is fine, also while another store has it open.
-    let again = SqliteStore::open(&fx.db_path()).await.unwrap();
+    let again = AnyStore::open_sqlite(&fx.db_path()).await.unwrap();
     again.ping().await.unwrap();
-    assert!(SqliteStore::open(":memory:").await.is_err());
-    assert!(SqliteStore::open("sqlite://:memory:").await.is_err());
+    assert!(AnyStore::open_sqlite(":memory:").await.is_err());
+    assert!(AnyStore::open_sqlite("sqlite://:memory:").await.is_err());
 }
 
 #[tokio::test]

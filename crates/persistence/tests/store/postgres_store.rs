@@ -1,10 +1,7 @@
 //! What only the PostgreSQL store has: URL checks, bounded waits when the
 //! server is gone or hangs, recovery when it comes back, migrations under an
 //! advisory lock, and row locks held by another process. The behaviour both
-//! stores share is checked in `store_contract.rs`.
-
-// clippy.toml allows unwrap in test functions only, not in this file's helpers.
-#![allow(clippy::unwrap_used)]
+//! stores share is checked by the contract modules (`accounts`, `connections`, `idempotency`, `sync`).
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +10,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use sigsentry_domain::{ConnectionId, CredentialKind, LookbackDays, Plan, Platform, ProjectId, RepoName, TenantId};
-use sigsentry_persistence::{AnyStore, OpenError, PgStore, migrate_postgres};
+use sigsentry_persistence::{AnyStore, OpenError, migrate_postgres};
 use sigsentry_ports::{
     AccountStore, ConnectionStore, HealthCheck, NewConnection, NewCredentials, Project, SealedSecret, StoreError,
     Tenant,
@@ -28,7 +25,7 @@ const BOUND: Duration = Duration::from_millis(2_500);
 #[tokio::test]
 async fn bad_urls_are_refused_naming_database_url_without_the_password() {
     for url in ["postgres://", "postgres://u:hunter2@host:notaport/db", "postgresql://u:hunter2@/db"] {
-        let err = PgStore::open(url).await.unwrap_err();
+        let err = AnyStore::open_postgres(url).await.unwrap_err();
         let message = err.to_string();
         assert!(matches!(err, OpenError::InvalidUrl(_)), "{url}: {err:?}");
         assert!(message.contains("DATABASE_URL") && !message.contains("hunter2"), "{message}");
@@ -43,7 +40,7 @@ async fn an_unreachable_server_fails_open_quickly() {
     // Nothing listens on a port just freed.
     let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
     let started = Instant::now();
-    let err = PgStore::open(&format!("postgres://postgres:hunter2@127.0.0.1:{port}/x")).await.unwrap_err();
+    let err = AnyStore::open_postgres(&format!("postgres://postgres:hunter2@127.0.0.1:{port}/x")).await.unwrap_err();
     assert!(matches!(err, OpenError::PgConnect { .. }), "{err:?}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
     assert!(started.elapsed() < BOUND);
@@ -58,13 +55,13 @@ async fn an_unreachable_server_fails_open_quickly() {
         }
     });
     let started = Instant::now();
-    let err = PgStore::open(&format!("postgres://postgres@127.0.0.1:{port}/x")).await.unwrap_err();
+    let err = AnyStore::open_postgres(&format!("postgres://postgres@127.0.0.1:{port}/x")).await.unwrap_err();
     assert!(matches!(err, OpenError::PgConnect { .. }), "{err:?}");
     assert!(started.elapsed() < BOUND, "took {:?}", started.elapsed());
 }
 
 /// Timed ping.
-async fn ping(store: &PgStore) -> (Result<(), StoreError>, Duration) {
+async fn ping(store: &AnyStore) -> (Result<(), StoreError>, Duration) {
     let started = Instant::now();
     let outcome = store.ping().await;
     (outcome, started.elapsed())
@@ -74,7 +71,7 @@ async fn ping(store: &PgStore) -> (Result<(), StoreError>, Duration) {
 async fn the_pool_answers_within_bounds_while_the_server_is_away_and_recovers_by_itself() {
     let db = TestDb::postgres().await;
     let mut proxy = TcpProxy::start(upstream_of(db.url())).await;
-    let store = PgStore::open_with_pool_size(&proxy.url_via(db.url()), 4).await.unwrap();
+    let store = AnyStore::open_postgres_with_pool_size(&proxy.url_via(db.url()), 4).await.unwrap();
     // Fill the pool with a few connections, so there are stale ones to throw away later.
     let warm: Vec<_> = (0..4)
         .map(|_| {
@@ -140,7 +137,7 @@ async fn replicas_starting_together_migrate_once() {
                 if i % 2 == 0 {
                     migrate_postgres(&url).await.map(|_| ())
                 } else {
-                    PgStore::open(&url).await.map(|_| ())
+                    AnyStore::open_postgres(&url).await.map(|_| ())
                 }
             })
         })
@@ -191,7 +188,7 @@ fn new_connection(tenant: TenantId, project: ProjectId, id: ConnectionId, repo: 
 async fn callers_that_stop_waiting_do_not_break_the_pool() {
     let db = TestDb::postgres().await;
     // Two connections only, so the calls below reuse the one the abandoned write held.
-    let store = PgStore::open_with_pool_size(db.url(), 2).await.unwrap();
+    let store = AnyStore::open_postgres_with_pool_size(db.url(), 2).await.unwrap();
     let (tenant, project) = (TenantId::from_uuid(Uuid::now_v7()), ProjectId::from_uuid(Uuid::now_v7()));
     let at = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
     store.create_tenant(Tenant { id: tenant, name: "Acme".into(), plan: Plan::Team, created_at: at }).await.unwrap();
