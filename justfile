@@ -33,3 +33,7 @@ migrate:
 # Load benchmarks against SQLite and PostgreSQL, with the pgbench floor.
 bench:
     bash bench/run.sh
+
+# The correlation evaluation on real repositories' history (eval/); writes docs/correlation.md.
+eval:
+    cargo run --release -p sigsentry-eval -- --write

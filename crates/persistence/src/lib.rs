@@ -32,6 +32,7 @@
 
 mod accounts;
 mod cache;
+mod code_index;
 mod connections;
 mod decode;
 mod dialect;

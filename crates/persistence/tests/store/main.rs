@@ -37,6 +37,7 @@ macro_rules! for_both_backends {
 mod support;
 
 mod accounts;
+mod code_index;
 mod connections;
 mod idempotency;
 mod sync;
