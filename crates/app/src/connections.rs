@@ -8,10 +8,9 @@ use sigsentry_domain::{
 };
 use sigsentry_ports::{
     Aad, CipherError, Clock, ConnectionChange, CredentialCipher, IdempotencyBegin, IdempotencyCompletion, ListQuery,
-    NewConnection, NewCredentials, Store, StoreError, StoredResponse,
+    NewConnection, NewCredentials, Store, StoreError, StoredResponse, WriteConnectionError,
 };
 
-use crate::errors::WriteOutcome;
 use crate::{CodeRepos, CreateError, NotFoundOr, ProjectScope, UpdateError, new_uuid};
 
 /// An idempotency key and what makes two requests with it "the same".
@@ -181,14 +180,12 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
                 tracing::info!(connection_id = %id, platform = %connection.platform, repositories = connection.repositories.len(), "repo connection created");
                 Ok(CreateOutcome::Created(Box::new(connection), response))
             }
-            Err(error) => match WriteOutcome::from(error) {
-                WriteOutcome::Refused(refused) => Err(CreateError::Refused(refused)),
-                WriteOutcome::Store(e) => Err(CreateError::Store(e)),
-                // Only an update can find its connection gone or changed.
-                WriteOutcome::NotFound | WriteOutcome::VersionConflict => Err(CreateError::Store(
-                    StoreError::Unexpected("the store answered a create as if it were an update".to_owned()),
-                )),
-            },
+            Err(WriteConnectionError::Refused(refused)) => Err(CreateError::Refused(refused)),
+            Err(WriteConnectionError::Store(e)) => Err(CreateError::Store(e)),
+            // Only an update can find its connection gone or changed.
+            Err(WriteConnectionError::NotFound | WriteConnectionError::VersionConflict) => Err(CreateError::Store(
+                StoreError::Unexpected("the store answered a create as if it were an update".to_owned()),
+            )),
         }
     }
 
@@ -257,7 +254,6 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
                 project_id: scope.project_id,
                 expected_version: current.version,
                 credentials,
-                added: u32::try_from(update.added.len()).unwrap_or(u32::MAX),
                 repositories: update.repositories,
                 service_mappings: update.service_mappings,
                 lookback_days: update.lookback_days,
@@ -266,18 +262,15 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
                 at: now,
             };
             let limit = self.config.quotas.repositories_per_project(scope.plan);
-            let error = match self.store.update_connection(change, limit).await {
+            match self.store.update_connection(change, limit).await {
                 Ok(()) => {
                     tracing::info!(connection_id = %id, "repo connection updated");
                     return Ok(());
                 }
-                Err(error) => WriteOutcome::from(error),
-            };
-            match error {
-                WriteOutcome::VersionConflict => continue,
-                WriteOutcome::NotFound => return Err(UpdateError::NotFound),
-                WriteOutcome::Refused(refused) => return Err(UpdateError::Refused(refused)),
-                WriteOutcome::Store(e) => return Err(UpdateError::Store(e)),
+                Err(WriteConnectionError::VersionConflict) => continue,
+                Err(WriteConnectionError::NotFound) => return Err(UpdateError::NotFound),
+                Err(WriteConnectionError::Refused(refused)) => return Err(UpdateError::Refused(refused)),
+                Err(WriteConnectionError::Store(e)) => return Err(UpdateError::Store(e)),
             }
         }
         Err(UpdateError::Contended)

@@ -1,34 +1,10 @@
 //! Why an operation of the services failed: one enum per operation, sharing
-//! [`WriteRefused`] for the refusals only the store can decide atomically.
+//! the port's [`WriteRefused`] for the refusals only the store can decide
+//! atomically.
 //! The HTTP adapter maps each variant to the envelope in one place.
 
-use sigsentry_domain::{ConnectionId, Permission, QuotaExceeded, RepoName, ServiceName, ValidationErrors};
-use sigsentry_ports::{CipherError, StoreError, WriteConnectionError};
-
-/// A write the store refused: the project's quota, or a name another
-/// connection of the project holds.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WriteRefused {
-    /// The project would pass its repository quota.
-    #[error(transparent)]
-    Quota(QuotaExceeded),
-    /// A repository is attached to another connection of the project.
-    #[error("repository {repository} is already attached to connection {connection_id}")]
-    RepositoryTaken {
-        /// Its name, as the request spelled it.
-        repository: RepoName,
-        /// The holder.
-        connection_id: ConnectionId,
-    },
-    /// A service name is mapped by another connection of the project.
-    #[error("service {service_name} is already mapped by connection {connection_id}")]
-    ServiceNameTaken {
-        /// The name.
-        service_name: ServiceName,
-        /// The holder.
-        connection_id: ConnectionId,
-    },
-}
+use sigsentry_domain::{Permission, ValidationErrors};
+use sigsentry_ports::{CipherError, StoreError, WriteRefused};
 
 /// Why a request may not act on the project it asks for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,33 +90,4 @@ pub enum NotFoundOr {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// What the store's answer to a connection write means for the service.
-pub(crate) enum WriteOutcome {
-    /// A refusal to pass on.
-    Refused(WriteRefused),
-    /// The connection is gone (update only).
-    NotFound,
-    /// A concurrent update won: read again and retry (update only).
-    VersionConflict,
-    /// The store failed.
-    Store(StoreError),
-}
-
-impl From<WriteConnectionError> for WriteOutcome {
-    fn from(error: WriteConnectionError) -> Self {
-        match error {
-            WriteConnectionError::QuotaExceeded(q) => Self::Refused(WriteRefused::Quota(q)),
-            WriteConnectionError::RepositoryTaken { repository, connection_id } => {
-                Self::Refused(WriteRefused::RepositoryTaken { repository, connection_id })
-            }
-            WriteConnectionError::ServiceNameTaken { service_name, connection_id } => {
-                Self::Refused(WriteRefused::ServiceNameTaken { service_name, connection_id })
-            }
-            WriteConnectionError::NotFound => Self::NotFound,
-            WriteConnectionError::VersionConflict => Self::VersionConflict,
-            WriteConnectionError::Store(e) => Self::Store(e),
-        }
-    }
 }

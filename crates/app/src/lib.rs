@@ -24,11 +24,13 @@ pub use auth::{AccessRequest, Caller, ProjectScope};
 pub use cache::{PullRequestFilter, PullRequestPage, decode_pr_cursor};
 pub use connections::{ConnectionFilter, ConnectionPage, CreateOutcome, Fingerprinted, decode_cursor, encode_cursor};
 pub use correlate::{CorrelateError, CorrelatedFrame, Correlation, FrameLink, SuspectFileLink};
-pub use errors::{AccessError, CreateError, NotFoundOr, UpdateError, WriteRefused};
+pub use errors::{AccessError, CreateError, NotFoundOr, UpdateError};
 pub use service::CodeReposApi;
 // What callers of the services see of the ports: values, not traits.
 pub use reencrypt::{ReencryptError, ReencryptReport};
-pub use sigsentry_ports::{CachedPullRequest, CipherError, MergedPullRequest, StoreError, StoredResponse};
+pub use sigsentry_ports::{
+    CachedPullRequest, CipherError, MergedPullRequest, StoreError, StoredResponse, WriteRefused,
+};
 pub use sync::{SyncConfig, SyncWorker};
 
 /// Settings of the services that operators may change.

@@ -13,7 +13,7 @@ use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, Select
 use sigsentry_domain::{ConnectionId, ProjectId, QuotaExceeded, RepoConnection, RepoName, ServiceMapping, SyncState};
 use sigsentry_ports::{
     ConnectionChange, ConnectionStore, IdempotencyCompletion, ListQuery, NewConnection, SealedCredentialsRow,
-    SealedSecret, StoreError, WriteConnectionError,
+    SealedSecret, StoreError, WriteConnectionError, WriteRefused,
 };
 
 use crate::AnyStore;
@@ -235,10 +235,10 @@ async fn find_taken(
     .collect();
     for (repo, key) in repositories.iter().zip(&keys) {
         if let Some(holder) = held.get(key) {
-            return Ok(Some(WriteConnectionError::RepositoryTaken {
+            return Ok(Some(WriteConnectionError::Refused(WriteRefused::RepositoryTaken {
                 repository: repo.clone(),
                 connection_id: (*holder).into(),
-            }));
+            })));
         }
     }
     let names: Vec<&str> = mappings.iter().map(|m| m.service_name.as_str()).collect();
@@ -252,10 +252,10 @@ async fn find_taken(
     .collect();
     for mapping in mappings {
         if let Some(holder) = held.get(mapping.service_name.as_str()) {
-            return Ok(Some(WriteConnectionError::ServiceNameTaken {
+            return Ok(Some(WriteConnectionError::Refused(WriteRefused::ServiceNameTaken {
                 service_name: mapping.service_name.clone(),
                 connection_id: (*holder).into(),
-            }));
+            })));
         }
     }
     Ok(None)

@@ -40,7 +40,7 @@ impl From<WriteConnectionError> for TxError {
 
 impl From<sigsentry_domain::QuotaExceeded> for TxError {
     fn from(error: sigsentry_domain::QuotaExceeded) -> Self {
-        Self::Write(WriteConnectionError::QuotaExceeded(error))
+        Self::Write(error.into())
     }
 }
 

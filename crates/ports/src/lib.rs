@@ -26,7 +26,7 @@ pub use platform::{
 pub use store::{
     AccountStore, ApiKeyGrant, ApiKeyRecord, ConnectionChange, ConnectionStore, HealthCheck, IdempotencyBegin,
     IdempotencyCompletion, IdempotencyStore, ListQuery, NewApiKey, NewConnection, NewCredentials, Project,
-    SealedCredentialsRow, Store, StoreError, StoredResponse, Tenant, WriteConnectionError,
+    SealedCredentialsRow, Store, StoreError, StoredResponse, Tenant, WriteConnectionError, WriteRefused,
 };
 pub use sync::{CachedPullRequest, PullRequestQuery, SyncFailure, SyncJob, SyncStore, SyncSuccess};
 pub use telemetry::{NoTelemetry, SyncOutcome, Telemetry};

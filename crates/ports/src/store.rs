@@ -154,8 +154,6 @@ pub struct ConnectionChange {
     pub lookback_days: LookbackDays,
     /// Active after the change.
     pub is_active: bool,
-    /// Repositories added (they count against the quota).
-    pub added: u32,
     /// Every repository goes back to `pending` (new credentials or window);
     /// otherwise only added ones start `pending` and kept ones keep their state.
     pub resync_all: bool,
@@ -163,12 +161,13 @@ pub struct ConnectionChange {
     pub at: DateTime<Utc>,
 }
 
-/// Why a connection write was refused.
+/// A write the store refused: rules only the store can check atomically
+/// (the project's quota, names other connections of the project hold).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WriteConnectionError {
+pub enum WriteRefused {
     /// The project would pass its repository quota.
     #[error(transparent)]
-    QuotaExceeded(#[from] QuotaExceeded),
+    Quota(QuotaExceeded),
     /// A repository is attached to another connection of the project.
     #[error("repository {repository} is already attached to connection {connection_id}")]
     RepositoryTaken {
@@ -185,6 +184,14 @@ pub enum WriteConnectionError {
         /// The connection that maps it.
         connection_id: ConnectionId,
     },
+}
+
+/// Why a connection write failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteConnectionError {
+    /// The store refused it.
+    #[error(transparent)]
+    Refused(#[from] WriteRefused),
     /// The connection is gone (update only).
     #[error("no such connection")]
     NotFound,
@@ -194,6 +201,12 @@ pub enum WriteConnectionError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<QuotaExceeded> for WriteConnectionError {
+    fn from(error: QuotaExceeded) -> Self {
+        Self::Refused(WriteRefused::Quota(error))
+    }
 }
 
 /// Filter and page of a connection listing. Rows come in id order (creation
@@ -318,8 +331,8 @@ pub trait ConnectionStore: Clone + Send + Sync + 'static {
     /// is given, stores the response under its idempotency key.
     ///
     /// # Errors
-    /// [`WriteConnectionError::QuotaExceeded`], `RepositoryTaken`,
-    /// `ServiceNameTaken`, or `Store`.
+    /// [`WriteConnectionError::Refused`] (quota, a taken repository or
+    /// service name), or `Store`.
     fn create_connection(
         &self,
         new: NewConnection,
@@ -348,11 +361,11 @@ pub trait ConnectionStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<RepoConnection>, StoreError>> + Send;
 
     /// Applies a change in one transaction, if the connection is still at the
-    /// expected version: the quota check covers the added repositories.
+    /// expected version: the quota check counts the repositories it adds
+    /// and frees those it drops (`QuotaExceeded::check_replacement`).
     ///
     /// # Errors
-    /// `NotFound`, `VersionConflict`, `QuotaExceeded`, `RepositoryTaken`,
-    /// `ServiceNameTaken`, or `Store`.
+    /// `NotFound`, `VersionConflict`, `Refused`, or `Store`.
     fn update_connection(
         &self,
         change: ConnectionChange,

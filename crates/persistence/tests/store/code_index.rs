@@ -68,7 +68,7 @@ async fn files_are_found_by_name_in_the_project_only(kind: Kind) {
 
     // A paused connection is not searched.
     let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
-    let mut pause = change_of(&conn, &["acme/a"], 0);
+    let mut pause = change_of(&conn, &["acme/a"]);
     pause.is_active = false;
     fx.store.update_connection(pause, 100).await.unwrap();
     assert!(fx.store.files_named(fx.project, &["cart.py".into()], 100).await.unwrap().is_empty());

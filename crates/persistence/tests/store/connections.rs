@@ -5,7 +5,7 @@ use sigsentry_domain::{
     ConnectionId, CredentialKind, CredentialSummary, LookbackDays, PathPrefix, Platform, QuotaExceeded, RepoConnection,
     RepoName, RepoSyncStatus, ServiceMapping, ServiceName, SyncState,
 };
-use sigsentry_ports::{ConnectionStore, ListQuery, NewCredentials, StoreError, WriteConnectionError};
+use sigsentry_ports::{ConnectionStore, ListQuery, NewCredentials, StoreError, WriteConnectionError, WriteRefused};
 use uuid::Uuid;
 
 use crate::support::*;
@@ -95,7 +95,7 @@ async fn list_filters_and_pages_in_id_order(kind: Kind) {
     }
     // Pause connection 1.
     let c1 = fx.store.get_connection(fx.project, ids[1]).await.unwrap().unwrap();
-    let mut pause = change_of(&c1, &["acme/r1"], 0);
+    let mut pause = change_of(&c1, &["acme/r1"]);
     pause.is_active = false;
     fx.store.update_connection(pause, 100).await.unwrap();
     // A connection in another project never shows.
@@ -131,7 +131,10 @@ async fn quota_is_enforced_with_the_figures(kind: Kind) {
     create(&fx, &["acme/a", "acme/b", "acme/c"], &[]).await;
     let refused =
         fx.store.create_connection(new_connection(&fx, conn_id(), &["acme/d", "acme/e", "acme/f"], &[]), 5, None).await;
-    assert_eq!(refused, Err(WriteConnectionError::QuotaExceeded(QuotaExceeded { limit: 5, used: 3, requested: 3 })));
+    assert_eq!(
+        refused,
+        Err(WriteConnectionError::Refused(WriteRefused::Quota(QuotaExceeded { limit: 5, used: 3, requested: 3 })))
+    );
     fx.store.create_connection(new_connection(&fx, conn_id(), &["acme/d", "acme/e"], &[]), 5, None).await.unwrap();
     assert_eq!(fx.count("SELECT count(*) AS n FROM connection_repositories").await, 5);
     assert_eq!(fx.count("SELECT count(*) AS n FROM repo_connections").await, 2);
@@ -152,7 +155,7 @@ async fn concurrent_creates_never_pass_the_quota(kind: Kind) {
     for task in tasks {
         match task.await.unwrap() {
             Ok(()) => ok += 1,
-            Err(WriteConnectionError::QuotaExceeded(q)) => {
+            Err(WriteConnectionError::Refused(WriteRefused::Quota(q))) => {
                 assert_eq!((q.limit, q.used, q.requested), (5, 5, 1));
                 over += 1;
             }
@@ -178,7 +181,7 @@ async fn concurrent_creates_of_one_repository_leave_one_holder(kind: Kind) {
     for task in tasks {
         match task.await.unwrap() {
             (id, Ok(())) => winners.push(id),
-            (_, Err(WriteConnectionError::RepositoryTaken { repository, connection_id })) => {
+            (_, Err(WriteConnectionError::Refused(WriteRefused::RepositoryTaken { repository, connection_id }))) => {
                 assert_eq!(repository, repo("acme/contested"));
                 holders.push(connection_id);
             }
@@ -197,7 +200,10 @@ async fn taken_repositories_and_service_names_name_the_holder(kind: Kind) {
     let refused = fx.store.create_connection(new_connection(&fx, conn_id(), &["ACME/Checkout"], &[]), 100, None).await;
     assert_eq!(
         refused,
-        Err(WriteConnectionError::RepositoryTaken { repository: repo("ACME/Checkout"), connection_id: holder })
+        Err(WriteConnectionError::Refused(WriteRefused::RepositoryTaken {
+            repository: repo("ACME/Checkout"),
+            connection_id: holder
+        }))
     );
     let refused = fx
         .store
@@ -209,10 +215,10 @@ async fn taken_repositories_and_service_names_name_the_holder(kind: Kind) {
         .await;
     assert_eq!(
         refused,
-        Err(WriteConnectionError::ServiceNameTaken {
+        Err(WriteConnectionError::Refused(WriteRefused::ServiceNameTaken {
             service_name: ServiceName::new("checkout-api".into()).unwrap(),
             connection_id: holder
-        })
+        }))
     );
     assert_eq!(fx.count("SELECT count(*) AS n FROM repo_connections").await, 1, "refusals leave nothing behind");
     // The same names are free in another project.
@@ -224,12 +230,15 @@ async fn taken_repositories_and_service_names_name_the_holder(kind: Kind) {
     // Updates are checked too, excluding the connection itself.
     let second = create(&fx, &["acme/second"], &[]).await;
     let conn = fx.store.get_connection(fx.project, second).await.unwrap().unwrap();
-    let refused = fx.store.update_connection(change_of(&conn, &["acme/second", "Acme/checkout"], 1), 100).await;
+    let refused = fx.store.update_connection(change_of(&conn, &["acme/second", "Acme/checkout"]), 100).await;
     assert_eq!(
         refused,
-        Err(WriteConnectionError::RepositoryTaken { repository: repo("Acme/checkout"), connection_id: holder })
+        Err(WriteConnectionError::Refused(WriteRefused::RepositoryTaken {
+            repository: repo("Acme/checkout"),
+            connection_id: holder
+        }))
     );
-    let mut keep_own = change_of(&conn, &["Acme/Second"], 0);
+    let mut keep_own = change_of(&conn, &["Acme/Second"]);
     keep_own.service_mappings = vec![mapping("second", "Acme/Second")];
     fx.store.update_connection(keep_own, 100).await.unwrap();
 }
@@ -238,15 +247,15 @@ async fn update_checks_version_and_existence(kind: Kind) {
     let fx = fixture(kind).await;
     let id = create(&fx, &["acme/a"], &[]).await;
     let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
-    fx.store.update_connection(change_of(&conn, &["acme/a"], 0), 100).await.unwrap();
+    fx.store.update_connection(change_of(&conn, &["acme/a"]), 100).await.unwrap();
     assert_eq!(
-        fx.store.update_connection(change_of(&conn, &["acme/a"], 0), 100).await,
+        fx.store.update_connection(change_of(&conn, &["acme/a"]), 100).await,
         Err(WriteConnectionError::VersionConflict)
     );
-    let mut gone = change_of(&conn, &["acme/a"], 0);
+    let mut gone = change_of(&conn, &["acme/a"]);
     gone.id = conn_id();
     assert_eq!(fx.store.update_connection(gone, 100).await, Err(WriteConnectionError::NotFound));
-    let mut elsewhere = change_of(&conn, &["acme/a"], 0);
+    let mut elsewhere = change_of(&conn, &["acme/a"]);
     elsewhere.project_id = fx.other_project().await;
     assert_eq!(fx.store.update_connection(elsewhere, 100).await, Err(WriteConnectionError::NotFound));
     let after = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
@@ -262,7 +271,7 @@ async fn concurrent_updates_of_one_version_let_one_win(kind: Kind) {
     let mut tasks = Vec::new();
     for i in 0..6u32 {
         let store = if i % 2 == 0 { fx.store.clone() } else { second.clone() };
-        let change = change_of(&conn, &["acme/a", &format!("acme/extra-{i}")], 1);
+        let change = change_of(&conn, &["acme/a", &format!("acme/extra-{i}")]);
         tasks.push(tokio::spawn(async move { store.update_connection(change, 100).await }));
     }
     let mut ok = 0;
@@ -287,7 +296,7 @@ async fn update_keeps_the_state_of_kept_repositories_unless_resyncing_all(kind: 
     )).await;
     let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
     // Drop b, keep a (renamed in case), add c, change the mappings and pause.
-    let mut change = change_of(&conn, &["acme/c", "Acme/A"], 1);
+    let mut change = change_of(&conn, &["acme/c", "Acme/A"]);
     change.service_mappings = vec![mapping("svc-c", "acme/c"), mapping("svc-a", "Acme/A")];
     change.is_active = false;
     change.lookback_days = LookbackDays::new(7).unwrap();
@@ -305,7 +314,7 @@ async fn update_keeps_the_state_of_kept_repositories_unless_resyncing_all(kind: 
     assert_eq!(fx.count("SELECT count(*) AS n FROM connection_repositories").await, 2);
 
     // New credentials: everything goes back to pending, and they are stored.
-    let mut resync = change_of(&after, &["acme/c", "Acme/A"], 0);
+    let mut resync = change_of(&after, &["acme/c", "Acme/A"]);
     resync.service_mappings = after.service_mappings.clone();
     resync.resync_all = true;
     resync.credentials = Some(NewCredentials {
@@ -334,14 +343,14 @@ async fn update_quota_counts_added_and_frees_removed(kind: Kind) {
     let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
     // At the limit (5): adding one more is refused...
     assert_eq!(
-        fx.store.update_connection(change_of(&conn, &["acme/a", "acme/b", "acme/c", "acme/d"], 1), 5).await,
-        Err(WriteConnectionError::QuotaExceeded(QuotaExceeded { limit: 5, used: 5, requested: 1 }))
+        fx.store.update_connection(change_of(&conn, &["acme/a", "acme/b", "acme/c", "acme/d"]), 5).await,
+        Err(WriteConnectionError::Refused(WriteRefused::Quota(QuotaExceeded { limit: 5, used: 5, requested: 1 })))
     );
     // ...but swapping one for another is not.
-    fx.store.update_connection(change_of(&conn, &["acme/a", "acme/b", "acme/d"], 1), 5).await.unwrap();
+    fx.store.update_connection(change_of(&conn, &["acme/a", "acme/b", "acme/d"]), 5).await.unwrap();
     let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
     // Removing only is never refused, even over the limit.
-    fx.store.update_connection(change_of(&conn, &["acme/a"], 0), 1).await.unwrap();
+    fx.store.update_connection(change_of(&conn, &["acme/a"]), 1).await.unwrap();
     assert_eq!(fx.count("SELECT count(*) AS n FROM connection_repositories").await, 3);
 }
 

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sigsentry_domain::IdempotencyKey;
 use sigsentry_ports::{
     ConnectionStore, IdempotencyBegin, IdempotencyCompletion, IdempotencyStore, StoredResponse, WriteConnectionError,
+    WriteRefused,
 };
 
 use crate::support::*;
@@ -85,7 +86,7 @@ async fn a_refused_creation_does_not_complete_the_key(kind: Kind) {
     };
     let refused =
         fx.store.create_connection(new_connection(&fx, conn_id(), &["acme/a"], &[]), 100, Some(completion)).await;
-    assert!(matches!(refused, Err(WriteConnectionError::RepositoryTaken { .. })));
+    assert!(matches!(refused, Err(WriteConnectionError::Refused(WriteRefused::RepositoryTaken { .. }))));
     assert_eq!(
         fx.store.begin(fx.project, &key, "fp", t0() + secs(1), 30, 60).await.unwrap(),
         IdempotencyBegin::InFlight { retry_after_secs: 1 }

@@ -202,7 +202,7 @@ pub(crate) async fn create(fx: &Fixture, repos: &[&str], services: &[(&str, &str
     id
 }
 
-pub(crate) fn change_of(conn: &RepoConnection, repos: &[&str], added: u32) -> ConnectionChange {
+pub(crate) fn change_of(conn: &RepoConnection, repos: &[&str]) -> ConnectionChange {
     ConnectionChange {
         id: conn.id,
         project_id: conn.project_id,
@@ -212,7 +212,6 @@ pub(crate) fn change_of(conn: &RepoConnection, repos: &[&str], added: u32) -> Co
         service_mappings: Vec::new(),
         lookback_days: conn.lookback_days,
         is_active: conn.is_active,
-        added,
         resync_all: false,
         at: t0() + secs(60),
     }

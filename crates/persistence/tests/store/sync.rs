@@ -335,12 +335,12 @@ async fn voided_claims_write_nothing(kind: Kind) {
             Void::RequestSync => assert!(fx.store.request_sync(fx.project, id).await.unwrap()),
             Void::Invalidate => assert!(fx.store.invalidate_cache(fx.project, id, base).await.unwrap()),
             Void::ResyncAll => {
-                let mut change = change_of(&conn, &[&name, &kept], 0);
+                let mut change = change_of(&conn, &[&name, &kept]);
                 change.resync_all = true;
                 change.lookback_days = LookbackDays::new(30).unwrap();
                 fx.store.update_connection(change, 100).await.unwrap();
             }
-            Void::RemoveRepository => fx.store.update_connection(change_of(&conn, &[&kept], 0), 100).await.unwrap(),
+            Void::RemoveRepository => fx.store.update_connection(change_of(&conn, &[&kept]), 100).await.unwrap(),
             Void::Delete => assert!(fx.store.delete_connection(fx.project, id).await.unwrap()),
         }
         let late = success(vec![pr(99, t0(), &["late"])], window(), base + secs(2_100));
@@ -414,7 +414,7 @@ async fn update_keeps_the_cache_of_kept_repositories(kind: Kind) {
     );
     let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
     // Keep a (renamed in case, moved), drop b, add c.
-    fx.store.update_connection(change_of(&conn, &["acme/c", "Acme/A"], 1), 100).await.unwrap();
+    fx.store.update_connection(change_of(&conn, &["acme/c", "Acme/A"]), 100).await.unwrap();
     let listed = listing(&fx, id, query(None, None, 10)).await;
     assert_eq!(keys(&listed), [k("acme/a", 1)]);
     assert_eq!(listed[0].repository, repo("Acme/A"), "listed under its new spelling");
@@ -429,7 +429,7 @@ async fn update_keeps_the_cache_of_kept_repositories(kind: Kind) {
 
     // New credentials: the cache goes, every repository is fetched whole again.
     let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
-    let mut resync = change_of(&conn, &["acme/c", "Acme/A"], 0);
+    let mut resync = change_of(&conn, &["acme/c", "Acme/A"]);
     resync.resync_all = true;
     resync.credentials =
         Some(NewCredentials { kind: CredentialKind::Token, hint: None, base_url: None, sealed: sealed("k2", b"new") });
@@ -471,7 +471,7 @@ async fn paused_connections_are_never_claimed(kind: Kind) {
     let fx = fixture(kind).await;
     let id = create(&fx, &["acme/a"], &[]).await;
     let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
-    let mut pause = change_of(&conn, &["acme/a"], 0);
+    let mut pause = change_of(&conn, &["acme/a"]);
     pause.is_active = false;
     fx.store.update_connection(pause, 100).await.unwrap();
     assert!(claim_at(&fx, t0()).await.is_empty());
@@ -479,7 +479,7 @@ async fn paused_connections_are_never_claimed(kind: Kind) {
     assert!(fx.store.request_sync(fx.project, id).await.unwrap());
     assert!(claim_at(&fx, t0()).await.is_empty(), "asking does not unpause");
     let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
-    let mut resume = change_of(&conn, &["acme/a"], 0);
+    let mut resume = change_of(&conn, &["acme/a"]);
     resume.is_active = true;
     fx.store.update_connection(resume, 100).await.unwrap();
     assert_eq!(claim_of(&fx, id, t0()).await.len(), 1);
@@ -663,7 +663,7 @@ async fn the_file_list_is_kept_and_replaced_only_when_listed(kind: Kind) {
 
     // Dropping a repository drops its list; wiping the cache drops them all and the revisions.
     let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
-    fx.store.update_connection(change_of(&conn, &["acme/a"], 0), 100).await.unwrap();
+    fx.store.update_connection(change_of(&conn, &["acme/a"]), 100).await.unwrap();
     assert!(tree_of(&fx, "acme/b").await.is_empty());
     assert_eq!(tree_of(&fx, "acme/a").await.len(), 3);
     assert!(fx.store.invalidate_cache(fx.project, id, again).await.unwrap());
