@@ -417,6 +417,13 @@ async fn lookback_days_is_an_integer_from_1_to_365() {
         assert_eq!(accepted(&app, &body).await["lookbackDays"], days);
     }
     assert_eq!(accepted(&app, &github(&["acme/default"])).await["lookbackDays"], 30);
+    // JSON Schema's integers (the document's type) include numbers written with a zero
+    // fraction; schemathesis sent 186.0 and was refused.
+    for (i, days) in [json!(186.0), json!(1.5e2)].into_iter().enumerate() {
+        let mut body = github(&[&format!("acme/fraction-{i}")]);
+        body["lookbackDays"] = days.clone();
+        assert_eq!(accepted(&app, &body).await["lookbackDays"], days.as_f64().unwrap() as i64, "{days}");
+    }
 }
 
 #[tokio::test]

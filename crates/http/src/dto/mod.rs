@@ -2,9 +2,14 @@
 //! deserialize requests, serialize answers and generate the OpenAPI document.
 
 mod request;
+mod schema;
 mod view;
 
 pub use request::{CreateConnectionBody, CredentialsBody, ServiceMappingBody, UpdateConnectionBody};
+pub use schema::{
+    ApiTokenCredentials, AppPasswordCredentials, BITBUCKET_REPOSITORY, CreateConnectionRequest, GITHUB_REPOSITORY,
+    GITLAB_REPOSITORY, TokenCredentials, UpdateConnectionRequest,
+};
 pub use view::{
     ConnectionView, CredentialKindName, CredentialSummaryView, Deleted, Health, HealthStatus, Invalidated,
     PlatformName, PullRequestView, ServiceMappingView, SyncRequested, SyncStateName, SyncView, Timestamp, Updated,

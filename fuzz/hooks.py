@@ -1,0 +1,188 @@
+"""Schemathesis hooks for the Code Repos API.
+
+The document states every rule a JSON Schema can state. A few rules of a
+valid request are not about one value but about several, or about what is
+stored already, and no JSON Schema states them:
+
+1. a service mapping's `repo` must be one of the body's `repositories`;
+2. repositories are distinct without regard to case (`uniqueItems` compares
+   exactly), and service names are distinct in a body;
+3. on PUT, credentials and repository names must be of the stored
+   connection's platform, and a repository that a kept mapping names must
+   stay;
+4. a pull-request cursor is opaque: only one the server wrote decodes.
+
+For a request generated as valid (positive), these hooks repair those rules,
+and only those, so that the request is valid in full; a request generated as
+invalid (negative) is left alone. A repository or service name already held
+by another connection of the project is answered 409, which the document
+declares and the positive check accepts: no hook is needed for it.
+
+Each accommodation is listed in docs/api.md ("Fuzzing").
+
+Environment: FUZZ_BASE_URL, FUZZ_KEY, FUZZ_PROJECT_ID (set by fuzz/run.sh).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from typing import Any
+
+import requests
+import schemathesis
+from schemathesis.core.parameters import ParameterLocation
+
+BASE_URL = os.environ.get("FUZZ_BASE_URL", "http://127.0.0.1:8080")
+KEY = os.environ.get("FUZZ_KEY", "")
+PROJECT_ID = os.environ.get("FUZZ_PROJECT_ID", "")
+
+# Repository name patterns by platform, read from the document itself.
+PATTERNS: dict[str, re.Pattern[str]] = {}
+
+SESSION = requests.Session()
+
+
+@schemathesis.hook
+def after_load_schema(context: Any, schema: Any) -> None:
+    raw = schema.raw_schema
+    for variant in raw["components"]["schemas"]["CreateConnectionBody"]["oneOf"]:
+        platform = variant["properties"]["platform"]["enum"][0]
+        pattern = variant["properties"]["repositories"]["items"]["pattern"]
+        PATTERNS[platform] = re.compile(pattern)
+
+
+def _positive(case: Any, location: ParameterLocation) -> bool:
+    meta = case.meta
+    if meta is None:
+        return False
+    component = meta.components.get(location)
+    if component is None:
+        return meta.generation.mode.is_positive
+    return component.mode.is_positive
+
+
+def _distinct_repositories(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    kept = []
+    for name in names:
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            kept.append(name)
+    return kept
+
+
+def _name_for(platform: str, name: str, index: int) -> str:
+    """`name` when the platform takes it, else a name the platform takes."""
+    if PATTERNS[platform].search(name):
+        return name
+    return f"fuzz{index}/repo{index}"
+
+
+def _fix_mappings(mappings: list[dict], repositories: list[str]) -> list[dict]:
+    """Each mapping names one of `repositories`; service names distinct."""
+    names: set[str] = set()
+    fixed = []
+    for i, mapping in enumerate(mappings):
+        if mapping.get("serviceName") in names:
+            continue
+        names.add(mapping.get("serviceName"))
+        fixed.append({**mapping, "repo": repositories[i % len(repositories)]})
+    return fixed
+
+
+def _fix_create(body: dict) -> dict:
+    repositories = _distinct_repositories(body["repositories"])
+    body = {**body, "repositories": repositories}
+    if "serviceMappings" in body:
+        body["serviceMappings"] = _fix_mappings(body["serviceMappings"], repositories)
+    return body
+
+
+def _credentials_for(platform: str, credentials: dict) -> dict:
+    """`credentials` in the form `platform` takes, keeping the drawn secret."""
+    secret = credentials.get("token") or credentials.get("appPassword") or credentials.get("apiToken")
+    if platform in ("github", "gitlab"):
+        if "token" in credentials:
+            return credentials
+        return {"token": secret}
+    if "token" not in credentials:
+        return credentials
+    return {"username": "fuzz", "appPassword": secret}
+
+
+def _stored(connection_id: str) -> dict | None:
+    headers = {"Authorization": f"Bearer {KEY}", "X-Project-Id": PROJECT_ID}
+    response = SESSION.get(f"{BASE_URL}/v1/config/repos/{connection_id}", headers=headers, timeout=10)
+    if response.status_code != 200:
+        return None
+    return response.json()["data"]
+
+
+def _fix_update(body: dict, connection_id: str) -> dict:
+    stored = _stored(connection_id)
+    if stored is None:
+        return body  # 404: nothing to be consistent with
+    platform = stored["platform"]
+    body = dict(body)
+    if "credentials" in body:
+        body["credentials"] = _credentials_for(platform, body["credentials"])
+    if "repositories" in body:
+        names = [_name_for(platform, name, i) for i, name in enumerate(body["repositories"])]
+        repositories = _distinct_repositories(names)
+        if "serviceMappings" not in body:
+            # The kept mappings' repositories must stay.
+            kept = _distinct_repositories([m["repo"] for m in stored["serviceMappings"]])
+            keys = {k.lower() for k in kept}
+            repositories = kept + [r for r in repositories if r.lower() not in keys]
+            repositories = repositories[:100]
+        body["repositories"] = repositories
+    if "serviceMappings" in body:
+        repositories = body.get("repositories", stored["repositories"])
+        body["serviceMappings"] = _fix_mappings(body["serviceMappings"], repositories)
+    return body
+
+
+def _pr_cursor(drawn: str) -> str:
+    """A cursor as the server writes one: merge time, number, repository."""
+    raw = f"1700000000000|{len(drawn)}|fuzz/repo".encode()
+    return "p1" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+REQUESTS = 0
+
+
+@schemathesis.hook
+def after_call(context: Any, case: Any, response: Any) -> None:
+    """Counts the requests schemathesis sends (fuzz/run.sh reports the figure)."""
+    global REQUESTS
+    REQUESTS += 1
+    path = os.environ.get("FUZZ_COUNT_FILE")
+    if path:
+        with open(path, "w") as out:
+            out.write(str(REQUESTS))
+
+
+@schemathesis.hook
+def map_case(context: Any, case: Any) -> Any:
+    operation = (case.operation.method.upper(), case.operation.path)
+    if _positive(case, ParameterLocation.HEADER) and isinstance(case.headers, dict):
+        # A drawn project id names no project of the key: 403. Name the key's own.
+        if "X-Project-Id" in case.headers:
+            case.headers["X-Project-Id"] = PROJECT_ID
+    if not isinstance(case.body, dict) or not _positive(case, ParameterLocation.BODY):
+        body_ok = False
+    else:
+        body_ok = True
+    if operation == ("POST", "/v1/config/repos") and body_ok and isinstance(case.body.get("repositories"), list):
+        case.body = _fix_create(case.body)
+    elif operation == ("PUT", "/v1/config/repos/{id}") and body_ok:
+        connection_id = (case.path_parameters or {}).get("id")
+        if isinstance(connection_id, str):
+            case.body = _fix_update(case.body, connection_id)
+    elif operation == ("GET", "/v1/config/repos/{id}/pull-requests"):
+        query = case.query
+        if _positive(case, ParameterLocation.QUERY) and isinstance(query, dict) and isinstance(query.get("cursor"), str):
+            query["cursor"] = _pr_cursor(query["cursor"])
+    return case
