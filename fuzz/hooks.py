@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+from collections.abc import MutableMapping
 from typing import Any
 
 import requests
@@ -167,7 +168,7 @@ def after_call(context: Any, case: Any, response: Any) -> None:
 @schemathesis.hook
 def map_case(context: Any, case: Any) -> Any:
     operation = (case.operation.method.upper(), case.operation.path)
-    if _positive(case, ParameterLocation.HEADER) and isinstance(case.headers, dict):
+    if _positive(case, ParameterLocation.HEADER) and isinstance(case.headers, MutableMapping):
         # A drawn project id names no project of the key: 403. Name the key's own.
         if "X-Project-Id" in case.headers:
             case.headers["X-Project-Id"] = PROJECT_ID

@@ -84,7 +84,8 @@ echo "fuzz: schemathesis ($EXAMPLES examples per operation) against $BASE_URL"
 STARTED=$(date +%s)
 status=0
 # The key reaches schemathesis through the environment (schemathesis.toml), not the command line.
-SCHEMATHESIS_HOOKS="$ROOT/fuzz/hooks.py" "$VENV/bin/st" --config-file "$ROOT/fuzz/schemathesis.toml" run \
+# From the work directory, so that schemathesis' cache (.schemathesis/) goes with it.
+(cd "$WORK" && SCHEMATHESIS_HOOKS="${FUZZ_HOOKS:-$ROOT/fuzz/hooks.py}" "$VENV/bin/st" --config-file "$ROOT/fuzz/schemathesis.toml" run \
   "$BASE_URL/v1/openapi.json" \
   --checks all \
   --phases examples,coverage,fuzzing,stateful \
@@ -92,7 +93,7 @@ SCHEMATHESIS_HOOKS="$ROOT/fuzz/hooks.py" "$VENV/bin/st" --config-file "$ROOT/fuz
   --generation-database none \
   --no-color \
   --report junit --report-dir "$WORK/report" \
-  "${SEED_ARGS[@]}" || status=$?
+  "${SEED_ARGS[@]}") || status=$?
 ELAPSED=$(( $(date +%s) - STARTED ))
 
 REQUESTS=$(cat "$WORK/requests" 2>/dev/null || echo "?")
