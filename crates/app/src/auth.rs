@@ -23,6 +23,8 @@ pub struct Caller {
 /// The project a request acts on, once authorized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProjectScope {
+    /// The API key acting (what per-key limits count).
+    pub key_id: ApiKeyId,
     /// The tenant.
     pub tenant_id: TenantId,
     /// The project.
@@ -103,6 +105,6 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
                 }
             }
         };
-        Ok(ProjectScope { tenant_id: caller.tenant_id, project_id, plan: caller.plan })
+        Ok(ProjectScope { key_id: caller.key_id, tenant_id: caller.tenant_id, project_id, plan: caller.plan })
     }
 }

@@ -14,13 +14,21 @@ use sigsentry_ports::{
 use crate::errors::WriteOutcome;
 use crate::{CodeRepos, CreateError, NotFoundOr, ProjectScope, UpdateError, new_uuid};
 
-/// An idempotency key and the fingerprint of the request that carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An idempotency key and what makes two requests with it "the same".
+#[derive(Clone, PartialEq, Eq)]
 pub struct Fingerprinted {
     /// The client's key.
     pub key: IdempotencyKey,
-    /// A digest of the request (method, path, canonical body).
-    pub fingerprint: String,
+    /// The request in a canonical form (method, path, body with sorted
+    /// keys). Only a keyed digest of it is stored: it may hold a token.
+    pub canonical_request: String,
+}
+
+impl std::fmt::Debug for Fingerprinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The canonical request may hold a secret.
+        f.debug_struct("Fingerprinted").field("key", &self.key).finish_non_exhaustive()
+    }
 }
 
 /// What a create request came to.
@@ -90,12 +98,13 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
     ) -> Result<CreateOutcome, CreateError> {
         let spec = ConnectionSpec::from_draft(draft, self.config.base_url_policy).map_err(CreateError::Validation)?;
         if let Some(idem) = &idempotency {
+            let fingerprint = self.cipher.keyed_digest("idempotency", idem.canonical_request.as_bytes());
             let begin = self
                 .store
                 .begin(
                     scope.project_id,
                     &idem.key,
-                    &idem.fingerprint,
+                    &fingerprint,
                     self.clock.now(),
                     self.config.idempotency_lease_secs,
                     self.config.idempotency_retention_secs,

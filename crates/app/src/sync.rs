@@ -10,8 +10,8 @@ use futures_util::StreamExt;
 use ring::rand::{SecureRandom, SystemRandom};
 use sigsentry_domain::{Credentials, next_attempt_at};
 use sigsentry_ports::{
-    Aad, Clock, CredentialCipher, PlatformClient, PlatformError, PullRequestWindow, StoreError, SyncFailure, SyncJob,
-    SyncStore, SyncSuccess,
+    Aad, Clock, CredentialCipher, PlatformClient, PlatformError, PlatformSession, PullRequestWindow, StoreError,
+    SyncFailure, SyncJob, SyncStore, SyncSuccess,
 };
 
 /// How the worker paces itself.
@@ -147,11 +147,12 @@ impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<
     }
 
     async fn fetch(&self, job: &SyncJob, started: DateTime<Utc>) -> Result<SyncSuccess, SyncError> {
-        let credentials = self.open_credentials(job)?;
-        let info = self.platform.repository(&credentials, &job.repository).await?;
+        // One platform session for the whole job: the credentials are read once.
+        let session = self.platform.open(self.open_credentials(job)?).await?;
+        let info = session.repository(&job.repository).await?;
         let window_start = started - TimeDelta::days(i64::from(job.lookback_days.get()));
         let window = PullRequestWindow { merged_since: window_start, updated_since: job.updated_since };
-        let pull_requests = self.platform.merged_pull_requests(&credentials, &job.repository, window).await?;
+        let pull_requests = session.merged_pull_requests(&job.repository, window).await?;
         Ok(SyncSuccess {
             default_branch: info.default_branch,
             pull_requests,

@@ -11,7 +11,7 @@ use sigsentry_domain::{
     ConnectionId, CredentialKind, Credentials, LookbackDays, Platform, ProjectId, RepoName, Secret, TenantId,
 };
 use sigsentry_ports::{
-    Aad, CachedPullRequest, Clock, CredentialCipher, MergedPullRequest, PlatformClient, PlatformError,
+    Aad, CachedPullRequest, Clock, CredentialCipher, MergedPullRequest, PlatformClient, PlatformError, PlatformSession,
     PullRequestQuery, PullRequestWindow, RateLimitState, RepositoryInfo, StoreError, SyncFailure, SyncJob, SyncStore,
     SyncSuccess,
 };
@@ -65,32 +65,63 @@ impl SyncStore for FakeStore {
     }
 }
 
+/// Answers every session alike, and records what the worker asked.
 #[derive(Clone)]
 struct FakePlatform {
+    /// `Some`: sessions do not open.
+    open: Option<PlatformError>,
     repository: Result<RepositoryInfo, PlatformError>,
     pulls: Result<Vec<MergedPullRequest>, PlatformError>,
     windows: Arc<Mutex<Vec<PullRequestWindow>>>,
+    /// The secret of each session opened.
     tokens: Arc<Mutex<Vec<String>>>,
+    /// The calls made, each with the number of the session it was made on.
+    calls: Arc<Mutex<Vec<(usize, &'static str)>>>,
+}
+
+struct FakeSession {
+    platform: FakePlatform,
+    number: usize,
 }
 
 impl PlatformClient for FakePlatform {
-    async fn verify_credentials(&self, _: &Credentials) -> Result<(), PlatformError> {
+    type Session = FakeSession;
+
+    async fn open(&self, credentials: Credentials) -> Result<FakeSession, PlatformError> {
+        if let Some(error) = &self.open {
+            return Err(error.clone());
+        }
+        let mut tokens = self.tokens.lock().unwrap();
+        tokens.push(credentials.secret().expose().to_owned());
+        Ok(FakeSession { platform: self.clone(), number: tokens.len() })
+    }
+}
+
+impl FakeSession {
+    fn called(&self, call: &'static str) {
+        self.platform.calls.lock().unwrap().push((self.number, call));
+    }
+}
+
+impl PlatformSession for FakeSession {
+    async fn verify(&self) -> Result<(), PlatformError> {
+        self.called("verify");
         Ok(())
     }
-    async fn repository(&self, credentials: &Credentials, _: &RepoName) -> Result<RepositoryInfo, PlatformError> {
-        self.tokens.lock().unwrap().push(credentials.secret().expose().to_owned());
-        self.repository.clone()
+    async fn repository(&self, _: &RepoName) -> Result<RepositoryInfo, PlatformError> {
+        self.called("repository");
+        self.platform.repository.clone()
     }
     async fn merged_pull_requests(
         &self,
-        _: &Credentials,
         _: &RepoName,
         window: PullRequestWindow,
     ) -> Result<Vec<MergedPullRequest>, PlatformError> {
-        self.windows.lock().unwrap().push(window);
-        self.pulls.clone()
+        self.called("merged_pull_requests");
+        self.platform.windows.lock().unwrap().push(window);
+        self.platform.pulls.clone()
     }
-    fn rate_limit(&self, _: &Credentials) -> RateLimitState {
+    fn rate_limit(&self) -> RateLimitState {
         RateLimitState::default()
     }
 }
@@ -136,7 +167,14 @@ fn platform(
     repository: Result<RepositoryInfo, PlatformError>,
     pulls: Result<Vec<MergedPullRequest>, PlatformError>,
 ) -> FakePlatform {
-    FakePlatform { repository, pulls, windows: Arc::default(), tokens: Arc::default() }
+    FakePlatform {
+        open: None,
+        repository,
+        pulls,
+        windows: Arc::default(),
+        tokens: Arc::default(),
+        calls: Arc::default(),
+    }
 }
 
 fn main_branch() -> Result<RepositoryInfo, PlatformError> {
@@ -166,6 +204,11 @@ async fn a_successful_sync_records_branch_prs_window_and_high_water_mark() {
     assert_eq!(worker(&store, &platform).run_once().await.unwrap(), 1);
 
     assert_eq!(platform.tokens.lock().unwrap().as_slice(), ["ghp_workertoken000000001"], "credentials opened");
+    assert_eq!(
+        platform.calls.lock().unwrap().as_slice(),
+        [(1, "repository"), (1, "merged_pull_requests")],
+        "one session for the whole job"
+    );
     let window = platform.windows.lock().unwrap()[0];
     assert_eq!(window.merged_since, now() - TimeDelta::days(30));
     assert_eq!(window.updated_since, Some(since), "incremental from the last high-water mark");
@@ -225,4 +268,18 @@ async fn a_voided_claim_writes_nothing() {
     assert_eq!(worker(&store, &platform).run_once().await.unwrap(), 1);
     assert!(store.completed.lock().unwrap().is_empty());
     assert!(store.failed.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_session_that_does_not_open_is_an_error() {
+    let store = FakeStore::default();
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    let unusable =
+        PlatformError::Unexpected { platform: "GitHub", detail: "the connection's baseUrl is not a URL".into() };
+    let platform = FakePlatform { open: Some(unusable.clone()), ..platform(main_branch(), Ok(Vec::new())) };
+    worker(&store, &platform).run_once().await.unwrap();
+    assert!(platform.calls.lock().unwrap().is_empty());
+    let failed = store.failed.lock().unwrap();
+    assert_eq!(failed[0].message, unusable.to_string());
+    assert_eq!(failed[0].attempts, 1);
 }

@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use ring::aead::{AES_256_GCM, Aad as RingAad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::digest::{SHA256, digest};
 use ring::rand::{SecureRandom, SystemRandom};
+use ring::{hkdf, hmac};
 use sigsentry_ports::{Aad, CipherError, CredentialCipher, SealedSecret};
 
 /// Bytes in a master key.
@@ -53,7 +54,13 @@ pub enum KeyringError {
 struct RingKey {
     id: String,
     key: LessSafeKey,
+    /// The root of the keys derived for keyed digests, one per purpose.
+    digest_root: hkdf::Prk,
 }
+
+/// Salt of the HKDF that derives digest keys from a master key: fixed, so
+/// the same master key always gives the same digests.
+const DIGEST_SALT: &[u8] = b"sigsentry keyed digests v1";
 
 /// The master keys. The first one is active.
 #[derive(Clone)]
@@ -90,7 +97,8 @@ impl Keyring {
             }
             // A 32-byte slice is always a valid AES-256 key.
             let unbound = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| KeyringError::Empty)?;
-            ring_keys.push(RingKey { id, key: LessSafeKey::new(unbound) });
+            let digest_root = hkdf::Salt::new(hkdf::HKDF_SHA256, DIGEST_SALT).extract(&bytes);
+            ring_keys.push(RingKey { id, key: LessSafeKey::new(unbound), digest_root });
         }
         Ok(Self { keys: std::sync::Arc::new(ring_keys), rng: SystemRandom::new() })
     }
@@ -188,6 +196,17 @@ impl CredentialCipher for Keyring {
     fn active_key_id(&self) -> &str {
         self.keys.first().map_or("", |k| k.id.as_str())
     }
+
+    fn keyed_digest(&self, purpose: &'static str, data: &[u8]) -> String {
+        let Some(active) = self.keys.first() else { return String::new() };
+        let info = [purpose.as_bytes()];
+        // Expanding 32 bytes of HMAC key material cannot fail.
+        let key: hmac::Key = match active.digest_root.expand(&info, hmac::HMAC_SHA256) {
+            Ok(okm) => okm.into(),
+            Err(_) => return String::new(),
+        };
+        hmac::sign(&key, data).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 #[cfg(test)]
@@ -239,6 +258,22 @@ mod tests {
         assert_eq!(rotated.seal(b"token", &aad(3)).unwrap().key_id, "new");
         let only_new = ring(&[("new", 2)]);
         assert_eq!(only_new.open(&sealed, &aad(3)), Err(CipherError::UnknownKey("old".into())));
+    }
+
+    #[test]
+    fn keyed_digests_need_the_key_and_differ_by_purpose() {
+        let keys = ring(&[("a", 1)]);
+        let one = keys.keyed_digest("idempotency", b"POST /v1/config/repos {\"token\":\"ghp_x\"}");
+        assert_eq!(one.len(), 64);
+        assert_eq!(one, keys.keyed_digest("idempotency", b"POST /v1/config/repos {\"token\":\"ghp_x\"}"));
+        assert_ne!(one, keys.keyed_digest("webhook", b"POST /v1/config/repos {\"token\":\"ghp_x\"}"));
+        assert_ne!(one, ring(&[("a", 2)]).keyed_digest("idempotency", b"POST /v1/config/repos {\"token\":\"ghp_x\"}"));
+        let plain: String = digest(&SHA256, b"POST /v1/config/repos {\"token\":\"ghp_x\"}")
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_ne!(one, plain, "an unkeyed hash would let a database copy test guesses");
     }
 
     #[test]

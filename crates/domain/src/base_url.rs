@@ -91,49 +91,132 @@ fn check_domain(domain: &str, policy: BaseUrlPolicy) -> Result<(), Invalid> {
 
 /// The verdict on an address we might send credentials to. Shared by form
 /// validation here and by the outbound connector, which checks every
-/// resolved address.
+/// resolved address (DNS answers too).
+///
+/// Only globally routable addresses pass; with the policy's
+/// `allow_private`, loopback and private networks too. An IPv4 address
+/// carried inside an IPv6 one (IPv4-mapped, IPv4-compatible, NAT64, 6to4,
+/// Teredo) is judged as the IPv4 address it reaches.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use sigsentry_domain::{BaseUrlPolicy, check_ip};
+///
+/// let strict = BaseUrlPolicy::default();
+/// assert!(check_ip("140.82.112.3".parse::<IpAddr>().unwrap(), strict).is_ok());
+/// // 127.0.0.1 behind NAT64 is still this machine.
+/// assert!(check_ip("64:ff9b::7f00:1".parse::<IpAddr>().unwrap(), strict).is_err());
+/// ```
+///
+/// # Errors
+/// [`Invalid`] saying which kind of address it is.
 pub fn check_ip(ip: IpAddr, policy: BaseUrlPolicy) -> Result<(), Invalid> {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
-    if is_never_allowed(ip) {
-        return Err(Invalid::new("must not point at a link-local, unspecified or cloud metadata address"));
-    }
-    if is_private(ip) && !policy.allow_private {
-        return Err(Invalid::new("must not point at a loopback or private-network address"));
-    }
-    Ok(())
-}
-
-fn is_never_allowed(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_link_local() // 169.254.0.0/16, includes 169.254.169.254
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4 == Ipv4Addr::new(100, 100, 100, 200) // Alibaba Cloud metadata
-        }
-        IpAddr::V6(v6) => {
-            (v6.segments()[0] & 0xffc0) == 0xfe80 // fe80::/10 link-local
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) // AWS IMDS over IPv6
-        }
+    match classify_ip(ip) {
+        Reach::Global => Ok(()),
+        Reach::Private if policy.allow_private => Ok(()),
+        Reach::Private => Err(Invalid::new("must not point at a loopback or private-network address")),
+        Reach::Never(what) => Err(Invalid::new(format!("must not point at {what}"))),
     }
 }
 
-fn is_private(ip: IpAddr) -> bool {
+/// Where an address leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// The public internet.
+    Global,
+    /// This machine or a private network: only where the operator allows.
+    Private,
+    /// Never: link-local, metadata, reserved, documentation, multicast...
+    Never(&'static str),
+}
+
+fn classify_ip(ip: IpAddr) -> Reach {
     match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || (a == 100 && (64..128).contains(&b)) // 100.64.0.0/10 carrier-grade NAT
-                || a == 0
-        }
-        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00, // fc00::/7
+        IpAddr::V4(v4) => classify_v4(v4),
+        IpAddr::V6(v6) => classify_v6(v6),
+    }
+}
+
+const LINK_LOCAL: &str = "a link-local, unspecified or cloud metadata address";
+const RESERVED: &str = "a reserved, documentation or multicast address";
+
+fn classify_v4(v4: Ipv4Addr) -> Reach {
+    let [a, b, c, _] = v4.octets();
+    if v4.is_link_local() || v4.is_unspecified() || v4 == Ipv4Addr::new(100, 100, 100, 200) {
+        // 169.254.0.0/16 (169.254.169.254 included), 0.0.0.0, Alibaba Cloud's metadata.
+        return Reach::Never(LINK_LOCAL);
+    }
+    if v4.is_loopback() || v4.is_private() || (a == 100 && (64..128).contains(&b)) {
+        // 127/8, 10/8, 172.16/12, 192.168/16, 100.64/10 (carrier-grade NAT).
+        return Reach::Private;
+    }
+    let reserved = a == 0 // this network
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2) // TEST-NET-1
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || (a == 198 && b == 51 && c == 100) // TEST-NET-2
+        || (a == 203 && b == 0 && c == 113) // TEST-NET-3
+        || a >= 224; // multicast, reserved, broadcast
+    if reserved { Reach::Never(RESERVED) } else { Reach::Global }
+}
+
+fn classify_v6(v6: Ipv6Addr) -> Reach {
+    if let Some(v4) = embedded_v4(v6) {
+        return v4;
+    }
+    let s = v6.segments();
+    if v6.is_unspecified() || (s[0] & 0xffc0) == 0xfe80 || (s[0] & 0xffc0) == 0xfec0 {
+        // ::, fe80::/10 link-local, fec0::/10 site-local (deprecated, still routed inside sites).
+        return Reach::Never(LINK_LOCAL);
+    }
+    if v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
+        return Reach::Never(LINK_LOCAL); // AWS IMDS over IPv6
+    }
+    if v6.is_loopback() || (s[0] & 0xfe00) == 0xfc00 {
+        return Reach::Private; // ::1, fc00::/7 unique local
+    }
+    let reserved = (s[0] & 0xe000) != 0x2000 // outside 2000::/3, the global unicast space
+        || (s[0] == 0x2001 && s[1] < 0x0200) // 2001::/23 IETF protocol assignments
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        || (s[0] & 0xfff0) == 0x3ff0; // 3fff::/20 documentation
+    if reserved { Reach::Never(RESERVED) } else { Reach::Global }
+}
+
+/// The verdict on an IPv4 address an IPv6 one carries, when it carries one:
+/// traffic to it ends at that IPv4 address (or at a relay in front of it).
+fn embedded_v4(v6: Ipv6Addr) -> Option<Reach> {
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    let low = v4(s[6], s[7]);
+    if let Some(mapped) = v6.to_ipv4_mapped() {
+        return Some(classify_v4(mapped)); // ::ffff:a.b.c.d
+    }
+    if s[..6] == [0; 6] && !v6.is_unspecified() && !v6.is_loopback() {
+        return Some(classify_v4(low)); // ::a.b.c.d, IPv4-compatible (deprecated)
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Some(classify_v4(low)); // 64:ff9b::/96, NAT64 well-known prefix
+    }
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        // 64:ff9b:1::/48, local-use NAT64: a private translator in front of any address.
+        return Some(worst(Reach::Private, classify_v4(low)));
+    }
+    if s[0] == 0x2002 {
+        return Some(classify_v4(v4(s[1], s[2]))); // 6to4
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        // Teredo: the server in bits 32..63, the client (inverted) in the last 32.
+        return Some(worst(classify_v4(v4(s[2], s[3])), classify_v4(v4(!s[6], !s[7]))));
+    }
+    None
+}
+
+fn worst(a: Reach, b: Reach) -> Reach {
+    match (a, b) {
+        (Reach::Never(what), _) | (_, Reach::Never(what)) => Reach::Never(what),
+        (Reach::Private, _) | (_, Reach::Private) => Reach::Private,
+        _ => Reach::Global,
     }
 }
 
@@ -181,6 +264,52 @@ mod tests {
             assert!(BaseUrl::parse(host, LAX).is_ok(), "{host}");
         }
         assert!(BaseUrl::parse("http://127.0.0.1:9000", LAX).is_ok());
+    }
+
+    #[test]
+    fn ipv4_inside_ipv6_is_judged_as_the_ipv4_it_reaches() {
+        for host in [
+            "https://[::127.0.0.1]",
+            "https://[::ffff:127.0.0.1]",
+            "https://[64:ff9b::7f00:1]",
+            "https://[2002:7f00:1::]",
+            "https://[64:ff9b:1::808:808]",
+        ] {
+            assert!(BaseUrl::parse(host, STRICT).is_err(), "{host}");
+        }
+        for host in ["https://[::a9fe:a9fe]", "https://[2002:a9fe:a9fe::1]", "https://[64:ff9b::a9fe:a9fe]"] {
+            assert!(BaseUrl::parse(host, LAX).is_err(), "{host}: metadata behind IPv6");
+        }
+        // Teredo: client 127.0.0.1 is stored inverted in the last 32 bits.
+        assert!(BaseUrl::parse("https://[2001:0:4136:e378:8000:63bf:80ff:fffe]", STRICT).is_err());
+        // Public addresses behind the same embeddings stay public.
+        for host in ["https://[64:ff9b::808:808]", "https://[2002:808:808::1]", "https://[::ffff:8.8.8.8]"] {
+            assert!(BaseUrl::parse(host, STRICT).is_ok(), "{host}");
+        }
+    }
+
+    #[test]
+    fn only_globally_routable_addresses_pass() {
+        for host in [
+            "https://198.18.0.1",
+            "https://240.0.0.1",
+            "https://192.0.0.192",
+            "https://192.0.2.10",
+            "https://203.0.113.5",
+            "https://224.0.0.1",
+            "https://255.255.255.255",
+            "https://0.1.2.3",
+            "https://[fec0::1]",
+            "https://[2001:db8::1]",
+            "https://[100::1]",
+            "https://[ff02::1]",
+        ] {
+            assert!(BaseUrl::parse(host, STRICT).is_err(), "{host}");
+            assert!(BaseUrl::parse(host, LAX).is_err(), "{host}: not private, just never");
+        }
+        for host in ["https://140.82.112.3", "https://[2606:4700::6810:84e5]"] {
+            assert!(BaseUrl::parse(host, STRICT).is_ok(), "{host}");
+        }
     }
 
     #[test]

@@ -5,8 +5,10 @@ use std::fmt;
 use crate::validation::is_printable;
 use crate::{Invalid, RepoName};
 
-/// A service name as it appears in logs: 1 to 128 printable characters, not
-/// starting or ending with whitespace. Compared exactly.
+/// A service name as it appears in logs: 1 to 128 printable characters (no
+/// control or invisible format characters), not starting or ending with
+/// whitespace. Kept in Unicode NFC, so names that differ only in how an
+/// accent is encoded are one name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceName(String);
 
@@ -19,12 +21,16 @@ impl ServiceName {
     /// # Errors
     /// [`Invalid`] when empty, too long, padded or holding control characters.
     pub fn new(value: String) -> Result<Self, Invalid> {
+        let value: String = unicode_normalization::UnicodeNormalization::nfc(value.as_str()).collect();
         let len = value.chars().count();
         if len == 0 || len > Self::MAX {
             return Err(Invalid::new(format!("must be 1 to {} characters", Self::MAX)));
         }
         if !value.chars().all(is_printable) {
-            return Err(Invalid::new("must hold printable characters only"));
+            return Err(Invalid::new(
+                "must hold printable characters only (no control characters, no invisible or direction-changing \
+                 format characters)",
+            ));
         }
         if value.trim() != value {
             return Err(Invalid::new("must not start or end with whitespace"));
@@ -201,5 +207,20 @@ mod tests {
         assert!(ServiceName::new(" padded".into()).is_err());
         assert!(ServiceName::new("tab\there".into()).is_err());
         assert!(ServiceName::new("x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn invisible_and_direction_changing_characters_are_refused() {
+        for bad in ["check\u{200b}out", "\u{202e}ipa-tuokcehc", "\u{feff}checkout", "checkout\u{e0041}", "a\u{2066}b"] {
+            assert!(ServiceName::new(bad.into()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_compared_in_nfc() {
+        let composed = ServiceName::new("caf\u{e9}".into()).unwrap();
+        let decomposed = ServiceName::new("cafe\u{301}".into()).unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(decomposed.as_str(), "caf\u{e9}");
     }
 }

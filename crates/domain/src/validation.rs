@@ -98,7 +98,38 @@ impl fmt::Display for ValidationErrors {
 
 impl std::error::Error for ValidationErrors {}
 
-/// True when `c` may appear in a user-visible name: no control characters.
+/// True when `c` may appear in a user-visible name: no control characters
+/// and no Unicode format characters (zero-width spaces and joiners,
+/// direction overrides, the byte-order mark, tag characters), which make
+/// two names that look the same differ, or a name read backwards.
 pub(crate) fn is_printable(c: char) -> bool {
-    !c.is_control()
+    !c.is_control() && !is_format(c)
+}
+
+/// Unicode's general category Cf (format), as of Unicode 16.
+pub(crate) fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
 }

@@ -8,7 +8,13 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::{ApiError, Detail, payload_too_large, unsupported_media_type};
+use std::time::Duration;
+
+use actix_web::web;
+
+use crate::HttpSettings;
+use crate::error::{ApiError, Detail, body_timeout, payload_too_large, unsupported_media_type};
+use crate::strict_json::{self, StrictJsonError};
 
 /// Bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -28,22 +34,34 @@ pub async fn read_json_object(req: &HttpRequest, mut payload: Payload) -> Result
     if declared_len.is_some_and(|len| len > MAX_BODY_BYTES) {
         return Err(payload_too_large());
     }
-    let mut bytes = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::invalid_field("/", "the request body could not be read"))?;
-        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(payload_too_large());
+    // A client that trickles its body must not hold a connection and a
+    // worker for minutes: the whole body has a deadline.
+    let deadline = req.app_data::<web::Data<HttpSettings>>().map_or(Duration::from_secs(10), |s| s.body_timeout);
+    let read = async {
+        let mut bytes = BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| ApiError::invalid_field("/", "the request body could not be read"))?;
+            if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(payload_too_large());
+            }
+            bytes.extend_from_slice(&chunk);
         }
-        bytes.extend_from_slice(&chunk);
-    }
+        Ok(bytes)
+    };
+    let bytes = tokio::time::timeout(deadline, read).await.map_err(|_| body_timeout(deadline.as_secs()))??;
     if content_type.is_none() && !bytes.is_empty() {
         return Err(unsupported_media_type());
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid_field("/", "a JSON object body is required"));
     }
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::invalid_field("/", format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()))
+    let value = strict_json::parse(&bytes).map_err(|error| match error {
+        StrictJsonError::Syntax { line, column } => {
+            ApiError::invalid_field("/", format!("the body is not valid JSON (line {line}, column {column})"))
+        }
+        StrictJsonError::DuplicateKey(pointer) => {
+            ApiError::invalid_field(pointer, "appears twice in one object; send each field once")
+        }
     })?;
     if !value.is_object() {
         return Err(ApiError::invalid_field("/", "the body must be a JSON object"));

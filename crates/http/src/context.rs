@@ -11,10 +11,11 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, ResponseError};
+use actix_web::{Error, HttpMessage, ResponseError};
 use futures_util::FutureExt;
 
 use crate::error::{ApiError, ErrorCode, from_status};
+use crate::rate_limit::RateVerdict;
 use crate::request_id::{self, REQUEST_ID_HEADER};
 
 /// The outermost middleware.
@@ -68,6 +69,17 @@ pub async fn request_context(
         Ok(mut response) => {
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+            }
+            let verdict = response.request().extensions().get::<RateVerdict>().copied();
+            if let Some(verdict) = verdict {
+                let headers = response.headers_mut();
+                for (name, value) in [
+                    ("ratelimit-limit", verdict.limit),
+                    ("ratelimit-remaining", verdict.remaining),
+                    ("ratelimit-reset", verdict.reset_secs),
+                ] {
+                    headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+                }
             }
             log(response.status().as_u16());
             Ok(response)

@@ -42,6 +42,9 @@ pub enum ErrorCode {
     /// 409: an idempotency key whose first request still runs.
     #[serde(rename = "IDEMPOTENCY_KEY_IN_USE")]
     IdempotencyKeyInUse,
+    /// 408: the body did not arrive in time.
+    #[serde(rename = "REQUEST_TIMEOUT")]
+    RequestTimeout,
     /// 413
     #[serde(rename = "PAYLOAD_TOO_LARGE")]
     PayloadTooLarge,
@@ -71,6 +74,7 @@ impl ErrorCode {
             ErrorCode::Conflict | ErrorCode::IdempotencyKeyConflict | ErrorCode::IdempotencyKeyInUse => {
                 StatusCode::CONFLICT
             }
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -179,6 +183,15 @@ impl ApiError {
     /// A 404 for a connection outside the caller's project (or absent).
     pub fn connection_not_found() -> Self {
         Self::new(ErrorCode::NotFound, "No connection with that id in this project.")
+    }
+
+    /// A 429 for a key past its request rate.
+    pub fn rate_limited(retry_after_secs: u32) -> Self {
+        Self::new(
+            ErrorCode::RateLimited,
+            format!("This API key sent more requests than its rate limit allows; retry in {retry_after_secs} s."),
+        )
+        .retry_after(retry_after_secs)
     }
 
     /// A 500 that says nothing of the cause; the cause goes to the log.
@@ -370,6 +383,11 @@ pub fn from_status(status: StatusCode) -> ApiError {
         StatusCode::SERVICE_UNAVAILABLE => ApiError::new(ErrorCode::ServiceUnavailable, "Service unavailable."),
         _ => ApiError::internal(&status),
     }
+}
+
+/// 408: the body was not received in time.
+pub fn body_timeout(secs: u64) -> ApiError {
+    ApiError::new(ErrorCode::RequestTimeout, format!("The request body did not arrive within {secs} s."))
 }
 
 /// 413 with the limit.

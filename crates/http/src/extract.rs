@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -17,6 +17,7 @@ use sigsentry_domain::{ConnectionId, Permission, Platform};
 use crate::body::{from_value, read_json_object, refuse_nulls};
 use crate::error::ApiError;
 use crate::query::{DEFAULT_LIMIT, parse_limit, parse_query};
+use crate::rate_limit::RateLimiter;
 
 /// The header that picks the project for a tenant-scoped key.
 pub const PROJECT_HEADER: &str = "x-project-id";
@@ -75,6 +76,14 @@ impl<A: CodeReposApi, P: Needs + 'static> FromRequest for Scoped<A, P> {
                 needed: P::PERMISSION,
             };
             let scope = service.access(request).await?;
+            // Counted per key once it is known good: bad keys are refused before.
+            if let Some(limiter) = req.app_data::<web::Data<RateLimiter>>() {
+                let verdict = limiter.check(scope.key_id);
+                req.extensions_mut().insert(verdict);
+                if let Some(secs) = verdict.retry_after_secs {
+                    return Err(ApiError::rate_limited(secs));
+                }
+            }
             Ok(Scoped { service, scope, needs: PhantomData })
         })
     }

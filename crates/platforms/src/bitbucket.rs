@@ -3,12 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use sigsentry_domain::{Credentials, RepoName};
-use sigsentry_ports::{MergedPullRequest, PlatformError, PullRequestWindow, RepositoryInfo};
-use url::Url;
+use sigsentry_domain::RepoName;
+use sigsentry_ports::{
+    MergedPullRequest, PlatformError, PlatformSession, PullRequestWindow, RateLimitState, RepositoryInfo,
+};
 
-use crate::Call;
-use crate::outbound::{self, Auth, Reply, with_retry};
+use crate::api::{Api, Dialect};
+use crate::outbound::Reply;
+use crate::rate_limit::retry_after;
 use crate::response::{self, count_page, json};
 
 /// The platform's name in errors and rate-limit keys.
@@ -16,54 +18,126 @@ pub(crate) const PLATFORM: &str = "Bitbucket";
 /// Bitbucket answers a larger `pagelen` on pull requests with 400.
 const PULL_REQUEST_PAGE_LEN: &str = "50";
 
-/// The Basic-auth pair of Bitbucket credentials.
-pub(crate) struct Login<'a> {
-    user: &'a str,
-    password: &'a str,
+/// A session on Bitbucket Cloud.
+#[derive(Debug)]
+pub(crate) struct BitbucketSession {
+    api: Api,
 }
 
-impl<'a> Login<'a> {
-    /// The pair of Bitbucket credentials; empty for another platform's, which
-    /// the caller never passes.
-    pub(crate) fn of(credentials: &'a Credentials) -> Self {
-        match credentials {
-            Credentials::BitbucketAppPassword { username, app_password } => {
-                Self { user: username, password: app_password.expose() }
+impl BitbucketSession {
+    pub(crate) fn new(api: Api) -> Self {
+        Self { api }
+    }
+}
+
+impl PlatformSession for BitbucketSession {
+    /// `GET /user`: a 401 means the pair is bad.
+    async fn verify(&self) -> Result<(), PlatformError> {
+        self.get(&self.api.endpoint("/user")?, None).await.map(drop)
+    }
+
+    /// `GET /repositories/{workspace}/{slug}`: the main branch and visibility.
+    async fn repository(&self, repository: &RepoName) -> Result<RepositoryInfo, PlatformError> {
+        #[derive(Deserialize)]
+        struct Repo {
+            mainbranch: Option<Branch>,
+            is_private: bool,
+        }
+        #[derive(Deserialize)]
+        struct Branch {
+            name: String,
+        }
+        // RepoName allows only letters, digits, '-', '_' and '.' in each part: nothing to encode.
+        let url = self.api.endpoint(&format!("/repositories/{}", repository.as_str()))?;
+        let reply = self.get(&url, Some(repository)).await?;
+        let repo: Repo = json(PLATFORM, &reply.body)?;
+        Ok(RepositoryInfo {
+            default_branch: repo.mainbranch.map(|branch| branch.name).filter(|name| !name.is_empty()),
+            private: repo.is_private,
+        })
+    }
+
+    /// Merged PRs updated since the window's lower bound, newest update
+    /// first, with their files.
+    ///
+    /// Bitbucket's pull request has no merge time. We take `updated_on` of a
+    /// MERGED PR as its merge time: a merge is its last state change, but a
+    /// later comment also moves `updated_on` (unverified against the
+    /// platform; at worst a PR merged just before the window shows up as
+    /// merged later).
+    async fn merged_pull_requests(
+        &self,
+        repository: &RepoName,
+        window: PullRequestWindow,
+    ) -> Result<Vec<MergedPullRequest>, PlatformError> {
+        let oldest_update = window.oldest_update();
+        let mut url = self.api.endpoint(&format!("/repositories/{}/pullrequests", repository.as_str()))?;
+        // BBQL takes datetimes unquoted in ISO 8601, and refuses a `Z` suffix:
+        // hence the explicit +00:00.
+        let cutoff = oldest_update.format("%Y-%m-%dT%H:%M:%S%:z").to_string();
+        url.query_pairs_mut()
+            .append_pair("state", "MERGED")
+            .append_pair("q", &format!("updated_on >= {cutoff}"))
+            .append_pair("sort", "-updated_on")
+            .append_pair("pagelen", PULL_REQUEST_PAGE_LEN);
+        let mut merged = Vec::new();
+        let mut pages = 0;
+        loop {
+            count_page(PLATFORM, &mut pages)?;
+            let reply = self.get(&url, Some(repository)).await?;
+            let page: Page<PullRequest> = json(PLATFORM, &reply.body)?;
+            // The query already bounds the list; the check only saves a page
+            // should the filter be ignored.
+            let past_window = page.values.iter().any(|pull| pull.updated_on < oldest_update);
+            merged.extend(page.values.into_iter().filter(|pull| pull.updated_on >= oldest_update));
+            match page.next {
+                Some(next) if !past_window => url = self.api.follow(&url, &next)?,
+                _ => break,
             }
-            Credentials::BitbucketApiToken { email, api_token } => Self { user: email, password: api_token.expose() },
-            Credentials::GitHubToken { .. } | Credentials::GitLabToken { .. } => Self { user: "", password: "" },
+        }
+        let mut result = Vec::with_capacity(merged.len());
+        for pull in merged {
+            let files = self.files(repository, pull.id).await?;
+            result.push(MergedPullRequest {
+                number: pull.id,
+                title: pull.title,
+                author: pull.author.and_then(|author| author.nickname.or(author.display_name)),
+                url: pull.links.html.href,
+                merged_at: pull.updated_on,
+                merge_commit_sha: pull.merge_commit.map(|commit| commit.hash),
+                updated_at: pull.updated_on,
+                files,
+            });
+        }
+        Ok(result)
+    }
+
+    fn rate_limit(&self) -> RateLimitState {
+        self.api.rate_limit()
+    }
+}
+
+impl Dialect for BitbucketSession {
+    fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// A 429 carries no documented `Retry-After`: without one, back off
+    /// exponentially (1, 2, 4 ... 60 minutes). A 403 is a private repository
+    /// these credentials cannot see (a repository that is not there is 404),
+    /// or credentials lacking a scope, which the message says.
+    fn refused(&self, status: u16, reply: &Reply, repository: Option<&RepoName>) -> PlatformError {
+        if status == 429 {
+            return self.api.rate_limited(retry_after(&reply.headers));
+        }
+        let message = response::message(&reply.body);
+        let lower = message.to_ascii_lowercase();
+        let names_a_scope = lower.contains("scope") || lower.contains("privilege") || lower.contains("permission");
+        match repository {
+            Some(repository) if !names_a_scope => self.api.not_found(repository),
+            _ => response::permission_missing(PLATFORM, message),
         }
     }
-}
-
-/// `GET /user`: a 401 means the pair is bad.
-pub(crate) async fn verify(call: &Call<'_>, login: &Login<'_>) -> Result<(), PlatformError> {
-    get(call, login, &call.root.endpoint(PLATFORM, "/user")?, None).await.map(drop)
-}
-
-/// `GET /repositories/{workspace}/{slug}`: the main branch and visibility.
-pub(crate) async fn repository(
-    call: &Call<'_>,
-    login: &Login<'_>,
-    repository: &RepoName,
-) -> Result<RepositoryInfo, PlatformError> {
-    #[derive(Deserialize)]
-    struct Repo {
-        mainbranch: Option<Branch>,
-        is_private: bool,
-    }
-    #[derive(Deserialize)]
-    struct Branch {
-        name: String,
-    }
-    // RepoName allows only letters, digits, '-', '_' and '.' in each part: nothing to encode.
-    let url = call.root.endpoint(PLATFORM, &format!("/repositories/{}", repository.as_str()))?;
-    let reply = get(call, login, &url, Some(repository)).await?;
-    let repo: Repo = json(PLATFORM, &reply.body)?;
-    Ok(RepositoryInfo {
-        default_branch: repo.mainbranch.map(|branch| branch.name).filter(|name| !name.is_empty()),
-        private: repo.is_private,
-    })
 }
 
 #[derive(Deserialize)]
@@ -114,137 +188,24 @@ struct DiffPath {
     path: String,
 }
 
-/// Merged PRs updated since the window's lower bound, newest update first,
-/// with their files.
-///
-/// Bitbucket's pull request has no merge time. We take `updated_on` of a
-/// MERGED PR as its merge time: a merge is its last state change, but a
-/// later comment also moves `updated_on` (unverified against the platform;
-/// at worst a PR merged just before the window shows up as merged later).
-pub(crate) async fn merged_pull_requests(
-    call: &Call<'_>,
-    login: &Login<'_>,
-    repository: &RepoName,
-    window: PullRequestWindow,
-) -> Result<Vec<MergedPullRequest>, PlatformError> {
-    let lower_bound = window.updated_since.map_or(window.merged_since, |since| since.max(window.merged_since));
-    let mut url = call.root.endpoint(PLATFORM, &format!("/repositories/{}/pullrequests", repository.as_str()))?;
-    // BBQL takes datetimes unquoted in ISO 8601, and refuses a `Z` suffix:
-    // hence the explicit +00:00.
-    let cutoff = lower_bound.format("%Y-%m-%dT%H:%M:%S%:z").to_string();
-    url.query_pairs_mut()
-        .append_pair("state", "MERGED")
-        .append_pair("q", &format!("updated_on >= {cutoff}"))
-        .append_pair("sort", "-updated_on")
-        .append_pair("pagelen", PULL_REQUEST_PAGE_LEN);
-    let mut merged = Vec::new();
-    let mut pages = 0;
-    loop {
-        count_page(PLATFORM, &mut pages)?;
-        let reply = get(call, login, &url, Some(repository)).await?;
-        let page: Page<PullRequest> = json(PLATFORM, &reply.body)?;
-        // The query already bounds the list; the check only saves a page
-        // should the filter be ignored.
-        let past_window = page.values.iter().any(|pull| pull.updated_on < lower_bound);
-        merged.extend(page.values.into_iter().filter(|pull| pull.updated_on >= lower_bound));
-        match page.next {
-            Some(next) if !past_window => url = outbound::follow_on_same_host(PLATFORM, &call.root.url, &url, &next)?,
-            _ => break,
-        }
-    }
-    let mut result = Vec::with_capacity(merged.len());
-    for pull in merged {
-        let files = files(call, login, repository, pull.id).await?;
-        result.push(MergedPullRequest {
-            number: pull.id,
-            title: pull.title,
-            author: pull.author.and_then(|author| author.nickname.or(author.display_name)),
-            url: pull.links.html.href,
-            merged_at: pull.updated_on,
-            merge_commit_sha: pull.merge_commit.map(|commit| commit.hash),
-            updated_at: pull.updated_on,
-            files,
-        });
-    }
-    Ok(result)
-}
-
-/// `GET .../pullrequests/{id}/diffstat`, which redirects (same host, auth
-/// kept) to the repository's diffstat; all pages. New paths, old paths of
-/// removed files.
-async fn files(
-    call: &Call<'_>,
-    login: &Login<'_>,
-    repository: &RepoName,
-    id: u64,
-) -> Result<Vec<String>, PlatformError> {
-    let mut url =
-        call.root.endpoint(PLATFORM, &format!("/repositories/{}/pullrequests/{id}/diffstat", repository.as_str()))?;
-    let mut paths = Vec::new();
-    let mut pages = 0;
-    loop {
-        count_page(PLATFORM, &mut pages)?;
-        let reply = get(call, login, &url, Some(repository)).await?;
-        let page: Page<DiffStat> = json(PLATFORM, &reply.body)?;
-        paths.extend(page.values.into_iter().filter_map(|stat| stat.new.or(stat.old).map(|path| path.path)));
-        match page.next {
-            Some(next) => url = outbound::follow_on_same_host(PLATFORM, &call.root.url, &url, &next)?,
-            None => return Ok(paths),
-        }
-    }
-}
-
-/// `GET url` with Basic auth, retried when transient, its rate-limit headers
-/// recorded, and its status sorted: only a 2xx comes back as `Ok`.
-async fn get(
-    call: &Call<'_>,
-    login: &Login<'_>,
-    url: &Url,
-    repository: Option<&RepoName>,
-) -> Result<Reply, PlatformError> {
-    let auth = Auth::Basic(login.user, login.password);
-    let reply = with_retry(PLATFORM, call.retry, || call.lane.get(url, &auth)).await?;
-    call.limits.observe(PLATFORM, &call.origin, &reply.headers);
-    let status = reply.status.as_u16();
-    match status {
-        200..=299 => {
-            call.limits.succeeded(PLATFORM, &call.origin);
-            Ok(reply)
-        }
-        300..=399 => Err(outbound::redirect_refused(PLATFORM)),
-        401 => Err(PlatformError::CredentialsRejected { platform: PLATFORM, status }),
-        403 => Err(forbidden(repository, &reply.body)),
-        404 => Err(match repository {
-            Some(repository) => {
-                PlatformError::RepositoryNotFound { platform: PLATFORM, repository: repository.to_string() }
+impl BitbucketSession {
+    /// `GET .../pullrequests/{id}/diffstat`, which redirects (same host, auth
+    /// kept) to the repository's diffstat; all pages. New paths, old paths of
+    /// removed files.
+    async fn files(&self, repository: &RepoName, id: u64) -> Result<Vec<String>, PlatformError> {
+        let mut url =
+            self.api.endpoint(&format!("/repositories/{}/pullrequests/{id}/diffstat", repository.as_str()))?;
+        let mut paths = Vec::new();
+        let mut pages = 0;
+        loop {
+            count_page(PLATFORM, &mut pages)?;
+            let reply = self.get(&url, Some(repository)).await?;
+            let page: Page<DiffStat> = json(PLATFORM, &reply.body)?;
+            paths.extend(page.values.into_iter().filter_map(|stat| stat.new.or(stat.old).map(|path| path.path)));
+            match page.next {
+                Some(next) => url = self.api.follow(&url, &next)?,
+                None => return Ok(paths),
             }
-            None => response::unexpected_status(PLATFORM, status, &reply.body),
-        }),
-        429 => {
-            // No Retry-After on Bitbucket: back off exponentially (1, 2, 4 ... 60 minutes).
-            let until = crate::rate_limit::retry_after(&reply.headers)
-                .unwrap_or_else(|| call.limits.limited_without_time(PLATFORM, &call.origin));
-            call.limits.limited_until(PLATFORM, &call.origin, until);
-            Err(PlatformError::RateLimited { platform: PLATFORM, until })
         }
-        _ => Err(response::unexpected_status(PLATFORM, status, &reply.body)),
-    }
-}
-
-/// Bitbucket answers 403 for a private repository these credentials cannot
-/// see (a repository that is not there is 404), and also for credentials
-/// lacking a scope, which its message says.
-fn forbidden(repository: Option<&RepoName>, body: &[u8]) -> PlatformError {
-    let message = response::message(body);
-    let lower = message.to_ascii_lowercase();
-    let names_a_scope = lower.contains("scope") || lower.contains("privilege") || lower.contains("permission");
-    match repository {
-        Some(repository) if !names_a_scope => {
-            PlatformError::RepositoryNotFound { platform: PLATFORM, repository: repository.to_string() }
-        }
-        _ => PlatformError::PermissionMissing {
-            platform: PLATFORM,
-            detail: if message.is_empty() { "403 Forbidden".to_owned() } else { message },
-        },
     }
 }

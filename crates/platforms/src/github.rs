@@ -1,12 +1,12 @@
 //! GitHub and GitHub Enterprise Server, through octocrab.
 //!
-//! octocrab supplies the request pipeline (its `AuthHeaderLayer` attaches the
-//! token only to requests for the API's own host and port) over a transport
-//! of ours, so that GitHub calls leave through the same guarded client as the
-//! other platforms. We call its raw `_get` and read status, headers and body
-//! ourselves: its typed API drops the `link`, rate-limit and `retry-after`
-//! headers we need, and loses the status of non-JSON error bodies. octocrab's
-//! own retry layer is not in the stack at all: our retry decides.
+//! octocrab supplies the request pipeline over a transport of ours, so that
+//! GitHub calls leave through the same guarded lane as the other platforms.
+//! We call its raw `_get_with_headers`, with the session's authentication,
+//! and read status, headers and body ourselves: its typed API drops the
+//! `link`, rate-limit and `retry-after` headers we need, and loses the status
+//! of non-JSON error bodies. octocrab's own retry layer is not in the stack
+//! at all: our retry decides.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,16 +15,17 @@ use std::task::{Context, Poll};
 
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderValue};
-use http_body_util::{BodyExt, Limited};
-use octocrab::service::middleware::auth_header::AuthHeaderLayer;
 use octocrab::{AuthState, OctoBody, Octocrab, OctocrabBuilder};
 use serde::Deserialize;
-use sigsentry_domain::{RepoName, Secret};
-use sigsentry_ports::{MergedPullRequest, PlatformError, PullRequestWindow, RepositoryInfo};
+use sigsentry_domain::RepoName;
+use sigsentry_ports::{
+    MergedPullRequest, PlatformError, PlatformSession, PullRequestWindow, RateLimitState, RepositoryInfo,
+};
 use url::Url;
 
-use crate::Call;
-use crate::outbound::{self, Lane, MAX_BODY_BYTES, Reply, SendError, find_source, with_retry};
+use crate::api::{Api, Dialect};
+use crate::auth::AuthHeader;
+use crate::outbound::{self, Lane, Reply, SendError, find_source, read_reply};
 use crate::rate_limit::{header_epoch, remaining_is_zero, retry_after};
 use crate::response::{self, count_page, json};
 
@@ -33,29 +34,98 @@ pub(crate) const PLATFORM: &str = "GitHub";
 /// The REST API version we speak.
 const API_VERSION: &str = "2022-11-28";
 
-/// `GET /user`: a 401 means the token is bad.
-pub(crate) async fn verify(call: &Call<'_>, token: &Secret) -> Result<(), PlatformError> {
-    let github = GitHub::new(call, token)?;
-    github.get(&call.root.endpoint(PLATFORM, "/user")?, None).await.map(drop)
+/// A session on GitHub: its API and one octocrab client, built when the
+/// session opens, over the API's lane.
+#[derive(Debug)]
+pub(crate) struct GitHubSession {
+    api: Api,
+    octocrab: Octocrab,
 }
 
-/// `GET /repos/{owner}/{repo}`: the default branch and visibility.
-pub(crate) async fn repository(
-    call: &Call<'_>,
-    token: &Secret,
-    repository: &RepoName,
-) -> Result<RepositoryInfo, PlatformError> {
-    #[derive(Deserialize)]
-    struct Repo {
-        default_branch: Option<String>,
-        private: bool,
+impl GitHubSession {
+    /// Needs a Tokio runtime: octocrab spawns the worker of its buffer.
+    pub(crate) fn new(api: Api) -> Self {
+        let transport = Transport { lane: api.lane().clone(), headers: Arc::new(github_headers()) };
+        // Infallible: the service is given.
+        let Ok(octocrab) = OctocrabBuilder::new_empty().with_service(transport).with_auth(AuthState::None).build();
+        Self { api, octocrab }
     }
-    let github = GitHub::new(call, token)?;
-    // RepoName allows only letters, digits, '-', '_' and '.' in each part: nothing to encode.
-    let url = call.root.endpoint(PLATFORM, &format!("/repos/{}", repository.as_str()))?;
-    let reply = github.get(&url, Some(repository)).await?;
-    let repo: Repo = json(PLATFORM, &reply.body)?;
-    Ok(RepositoryInfo { default_branch: repo.default_branch.filter(|b| !b.is_empty()), private: repo.private })
+}
+
+impl PlatformSession for GitHubSession {
+    /// `GET /user`: a 401 means the token is bad.
+    async fn verify(&self) -> Result<(), PlatformError> {
+        self.get(&self.api.endpoint("/user")?, None).await.map(drop)
+    }
+
+    /// `GET /repos/{owner}/{repo}`: the default branch and visibility.
+    async fn repository(&self, repository: &RepoName) -> Result<RepositoryInfo, PlatformError> {
+        #[derive(Deserialize)]
+        struct Repo {
+            default_branch: Option<String>,
+            private: bool,
+        }
+        // RepoName allows only letters, digits, '-', '_' and '.' in each part: nothing to encode.
+        let url = self.api.endpoint(&format!("/repos/{}", repository.as_str()))?;
+        let reply = self.get(&url, Some(repository)).await?;
+        let repo: Repo = json(PLATFORM, &reply.body)?;
+        Ok(RepositoryInfo { default_branch: repo.default_branch.filter(|b| !b.is_empty()), private: repo.private })
+    }
+
+    /// Closed PRs, most recently updated first (GitHub has no `since` for
+    /// pulls), until one is older than the window; those merged inside it,
+    /// with their files.
+    async fn merged_pull_requests(
+        &self,
+        repository: &RepoName,
+        window: PullRequestWindow,
+    ) -> Result<Vec<MergedPullRequest>, PlatformError> {
+        let oldest_update = window.oldest_update();
+        let mut url = self.api.endpoint(&format!(
+            "/repos/{}/pulls?state=closed&sort=updated&direction=desc&per_page=100",
+            repository.as_str()
+        ))?;
+        let mut merged = Vec::new();
+        let mut pages = 0;
+        loop {
+            count_page(PLATFORM, &mut pages)?;
+            let reply = self.get(&url, Some(repository)).await?;
+            let pulls: Vec<Pull> = json(PLATFORM, &reply.body)?;
+            let mut past_window = false;
+            for pull in pulls {
+                if pull.updated_at < oldest_update {
+                    past_window = true;
+                    continue;
+                }
+                if let Some(merged_at) = pull.merged_at.filter(|at| *at >= window.merged_since) {
+                    merged.push((pull, merged_at));
+                }
+            }
+            match outbound::link_next(&reply.headers) {
+                Some(next) if !past_window => url = self.api.follow(&url, &next)?,
+                _ => break,
+            }
+        }
+        let mut result = Vec::with_capacity(merged.len());
+        for (pull, merged_at) in merged {
+            let files = self.files(repository, pull.number).await?;
+            result.push(MergedPullRequest {
+                number: pull.number,
+                title: pull.title,
+                author: pull.user.map(|user| user.login),
+                url: pull.html_url,
+                merged_at,
+                merge_commit_sha: pull.merge_commit_sha,
+                updated_at: pull.updated_at,
+                files,
+            });
+        }
+        Ok(result)
+    }
+
+    fn rate_limit(&self) -> RateLimitState {
+        self.api.rate_limit()
+    }
 }
 
 #[derive(Deserialize)]
@@ -79,173 +149,11 @@ struct File {
     filename: String,
 }
 
-/// Closed PRs, most recently updated first (GitHub has no `since` for
-/// pulls), until one is older than the window; those merged inside it, with
-/// their files.
-pub(crate) async fn merged_pull_requests(
-    call: &Call<'_>,
-    token: &Secret,
-    repository: &RepoName,
-    window: PullRequestWindow,
-) -> Result<Vec<MergedPullRequest>, PlatformError> {
-    let github = GitHub::new(call, token)?;
-    // A PR merged at T was updated at or after T, so nothing older than both
-    // bounds can be in the window: paging stops there.
-    let lower_bound = window.updated_since.map_or(window.merged_since, |since| since.max(window.merged_since));
-    let mut url = call.root.endpoint(
-        PLATFORM,
-        &format!("/repos/{}/pulls?state=closed&sort=updated&direction=desc&per_page=100", repository.as_str()),
-    )?;
-    let mut merged = Vec::new();
-    let mut pages = 0;
-    loop {
-        count_page(PLATFORM, &mut pages)?;
-        let reply = github.get(&url, Some(repository)).await?;
-        let pulls: Vec<Pull> = json(PLATFORM, &reply.body)?;
-        let mut past_window = false;
-        for pull in pulls {
-            if pull.updated_at < lower_bound {
-                past_window = true;
-                continue;
-            }
-            if let Some(merged_at) = pull.merged_at.filter(|at| *at >= window.merged_since) {
-                merged.push((pull, merged_at));
-            }
-        }
-        let next = outbound::link_next(&reply.headers);
-        match next {
-            Some(next) if !past_window => url = outbound::follow_on_same_host(PLATFORM, &call.root.url, &url, &next)?,
-            _ => break,
-        }
-    }
-    let mut result = Vec::with_capacity(merged.len());
-    for (pull, merged_at) in merged {
-        let files = github.files(repository, pull.number).await?;
-        result.push(MergedPullRequest {
-            number: pull.number,
-            title: pull.title,
-            author: pull.user.map(|user| user.login),
-            url: pull.html_url,
-            merged_at,
-            merge_commit_sha: pull.merge_commit_sha,
-            updated_at: pull.updated_at,
-            files,
-        });
-    }
-    Ok(result)
-}
-
-/// One authenticated octocrab client for one call.
-struct GitHub<'a> {
-    octocrab: Octocrab,
-    call: &'a Call<'a>,
-}
-
-impl<'a> GitHub<'a> {
-    fn new(call: &'a Call<'a>, token: &Secret) -> Result<Self, PlatformError> {
-        let setup_failed =
-            |what: &str| PlatformError::Unexpected { platform: PLATFORM, detail: format!("could not set up: {what}") };
-        let base: http::Uri = call.root.url.as_str().parse().map_err(|_| setup_failed("the API root"))?;
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-            .map_err(|_| setup_failed("the token holds characters a header cannot"))?;
-        authorization.set_sensitive(true);
-        let transport = Transport { lane: call.lane.clone(), headers: Arc::new(github_headers()) };
-        // Infallible: every layer is given.
-        let Ok(octocrab) = OctocrabBuilder::new_empty()
-            .with_service(transport)
-            .with_layer(&AuthHeaderLayer::new(Some(authorization), base.clone(), base))
-            .with_auth(AuthState::None)
-            .build();
-        Ok(Self { octocrab, call })
-    }
-
-    /// `GET url`, retried when transient, its rate-limit headers recorded,
-    /// and its status sorted: only a 2xx comes back as `Ok`.
-    async fn get(&self, url: &Url, repository: Option<&RepoName>) -> Result<Reply, PlatformError> {
-        let reply = with_retry(PLATFORM, self.call.retry, || self.send(url)).await?;
-        self.call.limits.observe(PLATFORM, &self.call.origin, &reply.headers);
-        self.sort(reply, repository)
-    }
-
-    async fn send(&self, url: &Url) -> Result<Reply, SendError> {
-        let response = self.octocrab._get(url.as_str()).await.map_err(|error| octocrab_error(&error))?;
-        let (parts, body) = response.into_parts();
-        let body = Limited::new(body, MAX_BODY_BYTES)
-            .collect()
-            .await
-            .map_err(|error| {
-                if error.is::<http_body_util::LengthLimitError>() {
-                    SendError::Fatal("the response body is too large".to_owned())
-                } else {
-                    find_source::<SendError>(error.as_ref())
-                        .cloned()
-                        .unwrap_or_else(|| SendError::Transient("the connection failed".to_owned()))
-                }
-            })?
-            .to_bytes();
-        Ok(Reply { status: parts.status, headers: parts.headers, body })
-    }
-
-    fn sort(&self, reply: Reply, repository: Option<&RepoName>) -> Result<Reply, PlatformError> {
-        let status = reply.status.as_u16();
-        let limits = self.call.limits;
-        let origin = self.call.origin.as_str();
-        match status {
-            200..=299 => {
-                limits.succeeded(PLATFORM, origin);
-                Ok(reply)
-            }
-            300..=399 => Err(outbound::redirect_refused(PLATFORM)),
-            401 => Err(PlatformError::CredentialsRejected { platform: PLATFORM, status }),
-            403 | 429 => Err(self.forbidden_or_limited(status, &reply)),
-            404 => Err(match repository {
-                Some(repository) => {
-                    PlatformError::RepositoryNotFound { platform: PLATFORM, repository: repository.to_string() }
-                }
-                None => response::unexpected_status(PLATFORM, status, &reply.body),
-            }),
-            _ => Err(response::unexpected_status(PLATFORM, status, &reply.body)),
-        }
-    }
-
-    /// GitHub answers both a spent rate limit and a missing permission with
-    /// 403: the headers and the message tell them apart.
-    fn forbidden_or_limited(&self, status: u16, reply: &Reply) -> PlatformError {
-        let limits = self.call.limits;
-        let origin = self.call.origin.as_str();
-        let headers = &reply.headers;
-        let message = response::message(&reply.body);
-        let until = if remaining_is_zero(headers) {
-            // Primary limit: wait for the reset.
-            Some(
-                header_epoch(headers, &["x-ratelimit-reset"])
-                    .unwrap_or_else(|| limits.limited_without_time(PLATFORM, origin)),
-            )
-        } else if let Some(until) = retry_after(headers) {
-            // Secondary limit with a wait.
-            Some(until)
-        } else if status == 429 || message.to_ascii_lowercase().contains("rate limit") {
-            // Secondary limit without one: at least a minute, exponentially longer.
-            Some(limits.limited_without_time(PLATFORM, origin))
-        } else {
-            None
-        };
-        match until {
-            Some(until) => {
-                limits.limited_until(PLATFORM, origin, until);
-                PlatformError::RateLimited { platform: PLATFORM, until }
-            }
-            None => {
-                PlatformError::PermissionMissing { platform: PLATFORM, detail: permission_detail(headers, message) }
-            }
-        }
-    }
-
+impl GitHubSession {
     /// The paths a PR touched (renamed files under their new name), all pages.
     async fn files(&self, repository: &RepoName, number: u64) -> Result<Vec<String>, PlatformError> {
-        let root = &self.call.root;
         let mut url =
-            root.endpoint(PLATFORM, &format!("/repos/{}/pulls/{number}/files?per_page=100", repository.as_str()))?;
+            self.api.endpoint(&format!("/repos/{}/pulls/{number}/files?per_page=100", repository.as_str()))?;
         let mut paths = Vec::new();
         let mut pages = 0;
         loop {
@@ -254,9 +162,45 @@ impl<'a> GitHub<'a> {
             let files: Vec<File> = json(PLATFORM, &reply.body)?;
             paths.extend(files.into_iter().map(|file| file.filename));
             match outbound::link_next(&reply.headers) {
-                Some(next) => url = outbound::follow_on_same_host(PLATFORM, &root.url, &url, &next)?,
+                Some(next) => url = self.api.follow(&url, &next)?,
                 None => return Ok(paths),
             }
+        }
+    }
+}
+
+impl Dialect for GitHubSession {
+    fn api(&self) -> &Api {
+        &self.api
+    }
+
+    async fn send(&self, url: &Url, auth: &AuthHeader) -> Result<Reply, SendError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(auth.name.clone(), auth.value.clone());
+        let response = self
+            .octocrab
+            ._get_with_headers(url.as_str(), Some(headers))
+            .await
+            .map_err(|error| octocrab_error(&error))?;
+        read_reply(response).await
+    }
+
+    /// GitHub answers both a spent rate limit and a missing permission with
+    /// 403: the headers and the message tell them apart.
+    fn refused(&self, status: u16, reply: &Reply, _repository: Option<&RepoName>) -> PlatformError {
+        let headers = &reply.headers;
+        let message = response::message(&reply.body);
+        if remaining_is_zero(headers) {
+            // Primary limit: wait for the reset.
+            self.api.rate_limited(header_epoch(headers, &["x-ratelimit-reset"]))
+        } else if let Some(until) = retry_after(headers) {
+            // Secondary limit with a wait.
+            self.api.rate_limited(Some(until))
+        } else if status == 429 || message.to_ascii_lowercase().contains("rate limit") {
+            // Secondary limit without one: at least a minute, exponentially longer.
+            self.api.rate_limited(None)
+        } else {
+            PlatformError::PermissionMissing { platform: PLATFORM, detail: permission_detail(headers, message) }
         }
     }
 }

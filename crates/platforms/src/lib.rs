@@ -1,8 +1,10 @@
 //! The platform adapters of SigSentry Code Repos: GitHub (through octocrab),
 //! GitLab and Bitbucket Cloud, behind the [`PlatformClient`] port.
 //!
-//! One [`PlatformClients`] value serves every platform; the credentials say
-//! which, and where. Every request leaves through one guarded path
+//! One [`PlatformClients`] value serves every platform. It opens a
+//! [`Session`] per set of credentials: the credentials are matched once,
+//! there, to pick the platform, the API root and the authentication; the
+//! session's calls take none. Every request leaves through one guarded path
 //! (`outbound.rs`): connect and request timeouts, redirects only to the same
 //! host, credentials only to the host they belong to, and for a connection's
 //! own `baseUrl` the address rules of [`BaseUrlPolicy`](sigsentry_domain::BaseUrlPolicy),
@@ -15,6 +17,8 @@
 //! # let _ = clients;
 //! ```
 
+mod api;
+mod auth;
 mod backoff;
 mod bitbucket;
 mod config;
@@ -28,17 +32,24 @@ use std::sync::Arc;
 
 use sigsentry_domain::{BaseUrl, Credentials, RepoName};
 use sigsentry_ports::{
-    MergedPullRequest, PlatformClient, PlatformError, PullRequestWindow, RateLimitState, RepositoryInfo,
+    MergedPullRequest, PlatformClient, PlatformError, PlatformSession, PullRequestWindow, RateLimitState,
+    RepositoryInfo,
 };
 use url::Url;
 
 pub use config::{PlatformConfig, RetryConfig};
 
-use crate::outbound::{Lane, Outbound};
+use crate::api::Api;
+use crate::auth::Auth;
+use crate::bitbucket::BitbucketSession;
+use crate::github::GitHubSession;
+use crate::gitlab::GitLabSession;
+use crate::outbound::Outbound;
 use crate::rate_limit::RateLimitBook;
 
 /// The [`PlatformClient`] for GitHub, GitLab and Bitbucket Cloud. Cheap to
-/// clone: clones share their HTTP connections and rate-limit state.
+/// clone: clones, and the sessions they open, share their HTTP connections
+/// and rate-limit state.
 #[derive(Debug, Clone)]
 pub struct PlatformClients {
     inner: Arc<Inner>,
@@ -46,12 +57,13 @@ pub struct PlatformClients {
 
 #[derive(Debug)]
 struct Inner {
-    config: PlatformConfig,
+    retry: RetryConfig,
     outbound: Outbound,
     limits: RateLimitBook,
-    github_root: Url,
-    gitlab_root: Url,
-    bitbucket_root: Url,
+    /// The configured API roots (GitLab's with its `/api/v4`).
+    github_api: Url,
+    gitlab_api: Url,
+    bitbucket_api: Url,
 }
 
 /// Why [`PlatformClients::new`] failed.
@@ -74,157 +86,126 @@ impl PlatformClients {
     /// # Errors
     /// [`SetupError`] when a configured root is not a URL or TLS cannot be set up.
     pub fn new(config: PlatformConfig) -> Result<Self, SetupError> {
-        let github_root = parse_root(&config.github_api_url, "github_api_url")?;
-        let gitlab_root = parse_root(&config.gitlab_url, "gitlab_url")?;
-        let bitbucket_root = parse_root(&config.bitbucket_api_url, "bitbucket_api_url")?;
+        let github_api = parse_root(&config.github_api_url, "", "github_api_url")?;
+        let gitlab_api = parse_root(&config.gitlab_url, gitlab::API_PATH, "gitlab_url")?;
+        let bitbucket_api = parse_root(&config.bitbucket_api_url, "", "bitbucket_api_url")?;
         let outbound = Outbound::new(&config).map_err(SetupError::Client)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                config,
+                retry: config.retry,
                 outbound,
                 limits: RateLimitBook::default(),
-                github_root,
-                gitlab_root,
-                bitbucket_root,
+                github_api,
+                gitlab_api,
+                bitbucket_api,
             }),
         })
     }
 
-    /// The API root a call goes to, and whether it came from a user.
-    fn root(&self, credentials: &Credentials) -> Result<ApiRoot, PlatformError> {
+    /// The API a session talks to: the connection's own `baseUrl` (plus
+    /// `api_path`) through the guarded lane, else the configured `cloud` root.
+    fn api(
+        &self,
+        platform: &'static str,
+        cloud: &Url,
+        base_url: Option<&BaseUrl>,
+        api_path: &str,
+        auth: Auth,
+    ) -> Result<Api, PlatformError> {
         let inner = &self.inner;
-        let (url, guarded) = match credentials {
-            Credentials::GitHubToken { base_url: Some(base), .. } => (user_root(github::PLATFORM, base, "")?, true),
-            Credentials::GitHubToken { base_url: None, .. } => (inner.github_root.clone(), false),
-            Credentials::GitLabToken { base_url: Some(base), .. } => {
-                (user_root(gitlab::PLATFORM, base, gitlab::API_PATH)?, true)
-            }
-            Credentials::GitLabToken { base_url: None, .. } => {
-                (join_root(gitlab::PLATFORM, &inner.gitlab_root, gitlab::API_PATH)?, false)
-            }
-            Credentials::BitbucketAppPassword { .. } | Credentials::BitbucketApiToken { .. } => {
-                (inner.bitbucket_root.clone(), false)
-            }
+        let (root, guarded) = match base_url {
+            Some(base) => (user_root(platform, base, api_path)?, true),
+            None => (cloud.clone(), false),
         };
-        Ok(ApiRoot { url, guarded })
-    }
-
-    fn call(&self, root: ApiRoot) -> Call<'_> {
-        let inner = &self.inner;
-        Call {
-            origin: outbound::origin_of(&root.url),
-            lane: inner.outbound.lane(root.guarded),
-            root,
-            retry: &inner.config.retry,
-            limits: &inner.limits,
-        }
+        Ok(Api::new(platform, root, inner.outbound.lane(guarded).clone(), inner.retry, inner.limits.clone(), auth))
     }
 }
 
 impl PlatformClient for PlatformClients {
-    async fn verify_credentials(&self, credentials: &Credentials) -> Result<(), PlatformError> {
-        let root = self.root(credentials)?;
-        match credentials {
-            Credentials::GitHubToken { token, .. } => github::verify(&self.call(root), token).await,
-            Credentials::GitLabToken { token, .. } => gitlab::verify(&self.call(root), token).await,
-            Credentials::BitbucketAppPassword { .. } | Credentials::BitbucketApiToken { .. } => {
-                bitbucket::verify(&self.call(root), &bitbucket::Login::of(credentials)).await
+    type Session = Session;
+
+    async fn open(&self, credentials: Credentials) -> Result<Session, PlatformError> {
+        let inner = &self.inner;
+        let session = match &credentials {
+            Credentials::GitHubToken { token, base_url } => {
+                let auth = Auth::bearer(github::PLATFORM, token)?;
+                let api = self.api(github::PLATFORM, &inner.github_api, base_url.as_ref(), "", auth)?;
+                AnySession::GitHub(GitHubSession::new(api))
             }
+            Credentials::GitLabToken { token, base_url } => {
+                let auth = Auth::token(gitlab::PLATFORM, gitlab::TOKEN_HEADER, token)?;
+                let api = self.api(gitlab::PLATFORM, &inner.gitlab_api, base_url.as_ref(), gitlab::API_PATH, auth)?;
+                AnySession::GitLab(GitLabSession::new(api))
+            }
+            Credentials::BitbucketAppPassword { username: user, app_password: password }
+            | Credentials::BitbucketApiToken { email: user, api_token: password } => {
+                let auth = Auth::basic(bitbucket::PLATFORM, user, password)?;
+                let api = self.api(bitbucket::PLATFORM, &inner.bitbucket_api, None, "", auth)?;
+                AnySession::Bitbucket(BitbucketSession::new(api))
+            }
+        };
+        Ok(Session(session))
+    }
+}
+
+/// A [`PlatformSession`] of [`PlatformClients`]: one platform, one set of
+/// credentials. `Debug` shows no secret.
+#[derive(Debug)]
+pub struct Session(AnySession);
+
+/// The session of each platform; chosen once, at [`PlatformClient::open`].
+#[derive(Debug)]
+enum AnySession {
+    GitHub(GitHubSession),
+    GitLab(GitLabSession),
+    Bitbucket(BitbucketSession),
+}
+
+/// `$call` on the platform's own session, bound to `$session`.
+macro_rules! on_platform {
+    ($self:ident, $session:ident => $call:expr) => {
+        match &$self.0 {
+            AnySession::GitHub($session) => $call,
+            AnySession::GitLab($session) => $call,
+            AnySession::Bitbucket($session) => $call,
         }
+    };
+}
+
+impl PlatformSession for Session {
+    async fn verify(&self) -> Result<(), PlatformError> {
+        on_platform!(self, session => session.verify().await)
     }
 
-    async fn repository(
-        &self,
-        credentials: &Credentials,
-        repository: &RepoName,
-    ) -> Result<RepositoryInfo, PlatformError> {
-        let root = self.root(credentials)?;
-        match credentials {
-            Credentials::GitHubToken { token, .. } => github::repository(&self.call(root), token, repository).await,
-            Credentials::GitLabToken { token, .. } => gitlab::repository(&self.call(root), token, repository).await,
-            Credentials::BitbucketAppPassword { .. } | Credentials::BitbucketApiToken { .. } => {
-                let login = bitbucket::Login::of(credentials);
-                bitbucket::repository(&self.call(root), &login, repository).await
-            }
-        }
+    async fn repository(&self, repository: &RepoName) -> Result<RepositoryInfo, PlatformError> {
+        on_platform!(self, session => session.repository(repository).await)
     }
 
     async fn merged_pull_requests(
         &self,
-        credentials: &Credentials,
         repository: &RepoName,
         window: PullRequestWindow,
     ) -> Result<Vec<MergedPullRequest>, PlatformError> {
-        let root = self.root(credentials)?;
-        match credentials {
-            Credentials::GitHubToken { token, .. } => {
-                github::merged_pull_requests(&self.call(root), token, repository, window).await
-            }
-            Credentials::GitLabToken { token, .. } => {
-                gitlab::merged_merge_requests(&self.call(root), token, repository, window).await
-            }
-            Credentials::BitbucketAppPassword { .. } | Credentials::BitbucketApiToken { .. } => {
-                let login = bitbucket::Login::of(credentials);
-                bitbucket::merged_pull_requests(&self.call(root), &login, repository, window).await
-            }
-        }
+        on_platform!(self, session => session.merged_pull_requests(repository, window).await)
     }
 
-    fn rate_limit(&self, credentials: &Credentials) -> RateLimitState {
-        let Ok(root) = self.root(credentials) else { return RateLimitState::default() };
-        self.inner.limits.get(platform_name(credentials), &outbound::origin_of(&root.url))
+    fn rate_limit(&self) -> RateLimitState {
+        on_platform!(self, session => session.rate_limit())
     }
 }
 
-fn platform_name(credentials: &Credentials) -> &'static str {
-    match credentials {
-        Credentials::GitHubToken { .. } => github::PLATFORM,
-        Credentials::GitLabToken { .. } => gitlab::PLATFORM,
-        Credentials::BitbucketAppPassword { .. } | Credentials::BitbucketApiToken { .. } => bitbucket::PLATFORM,
-    }
-}
-
-/// An API root: where the paths of a platform's API hang, without a trailing slash.
-#[derive(Debug, Clone)]
-pub(crate) struct ApiRoot {
-    url: Url,
-    /// The host came from a user (a connection's `baseUrl`): the address rules apply.
-    guarded: bool,
-}
-
-impl ApiRoot {
-    /// The URL of `path` (which starts with `/` and may carry a query) under this root.
-    pub(crate) fn endpoint(&self, platform: &'static str, path: &str) -> Result<Url, PlatformError> {
-        let root = self.url.as_str().trim_end_matches('/');
-        Url::parse(&format!("{root}{path}"))
-            .map_err(|_| PlatformError::Unexpected { platform, detail: "could not build a request URL".to_owned() })
-    }
-}
-
-/// Everything one platform call needs.
-pub(crate) struct Call<'a> {
-    root: ApiRoot,
-    /// `root`'s scheme, host and port: the key of its rate limits.
-    origin: String,
-    lane: &'a Lane,
-    retry: &'a RetryConfig,
-    limits: &'a RateLimitBook,
-}
-
-fn parse_root(raw: &str, name: &'static str) -> Result<Url, SetupError> {
-    let url = Url::parse(raw.trim_end_matches('/')).map_err(|_| SetupError::InvalidRoot { name })?;
+/// A configured root, plus `api_path`, without a trailing slash.
+fn parse_root(raw: &str, api_path: &str, name: &'static str) -> Result<Url, SetupError> {
+    let url = Url::parse(&format!("{}{api_path}", raw.trim_end_matches('/')))
+        .map_err(|_| SetupError::InvalidRoot { name })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(SetupError::InvalidRoot { name });
     }
     Ok(url)
 }
 
+/// A connection's `baseUrl`, plus `api_path`.
 fn user_root(platform: &'static str, base: &BaseUrl, api_path: &str) -> Result<Url, PlatformError> {
     Url::parse(&format!("{}{api_path}", base.as_str().trim_end_matches('/')))
         .map_err(|_| PlatformError::Unexpected { platform, detail: "the connection's baseUrl is not a URL".to_owned() })
-}
-
-fn join_root(platform: &'static str, root: &Url, api_path: &str) -> Result<Url, PlatformError> {
-    Url::parse(&format!("{}{api_path}", root.as_str().trim_end_matches('/')))
-        .map_err(|_| PlatformError::Unexpected { platform, detail: "the configured root is not a URL".to_owned() })
 }

@@ -9,14 +9,17 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect;
 use sigsentry_domain::{BaseUrlPolicy, check_ip};
 use sigsentry_ports::PlatformError;
 use url::{Host, Url};
 
+use crate::auth::AuthHeader;
 use crate::{PlatformConfig, RetryConfig, backoff};
 
 /// The largest response body we read: far above any real page of 100 items.
@@ -176,14 +179,6 @@ pub(crate) struct Reply {
     pub(crate) body: Bytes,
 }
 
-/// How a request authenticates. `Debug` never shows the secret.
-pub(crate) enum Auth<'a> {
-    /// A header such as GitLab's `PRIVATE-TOKEN`.
-    Header(&'static str, &'a str),
-    /// HTTP Basic (Bitbucket).
-    Basic(&'a str, &'a str),
-}
-
 impl Lane {
     /// Refuses a literal-IP host the policy refuses: the resolver never sees
     /// those. Host names are left to the resolver, at connect time.
@@ -205,30 +200,38 @@ impl Lane {
     }
 
     /// `GET url` with `auth`, the body read whole (up to [`MAX_BODY_BYTES`]).
-    pub(crate) async fn get(&self, url: &Url, auth: &Auth<'_>) -> Result<Reply, SendError> {
-        let request = self.client.get(url.clone()).header(http::header::ACCEPT, "application/json");
-        let request = match auth {
-            Auth::Header(name, value) => {
-                let mut value = http::HeaderValue::from_str(value)
-                    .map_err(|_| SendError::Fatal("the credentials hold characters a header cannot".to_owned()))?;
-                value.set_sensitive(true);
-                request.header(*name, value)
-            }
-            Auth::Basic(user, password) => request.basic_auth(user, Some(password)),
-        };
-        let request = request.build().map_err(|error| SendError::from_reqwest(&error))?;
-        let mut response = self.execute(request).await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let mut body = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(|error| SendError::from_reqwest(&error))? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(SendError::Fatal("the response body is too large".to_owned()));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Reply { status, headers, body: body.freeze() })
+    pub(crate) async fn get(&self, url: &Url, auth: &AuthHeader) -> Result<Reply, SendError> {
+        let request = self
+            .client
+            .get(url.clone())
+            .header(http::header::ACCEPT, "application/json")
+            .header(auth.name.clone(), auth.value.clone())
+            .build()
+            .map_err(|error| SendError::from_reqwest(&error))?;
+        let response = self.execute(request).await?;
+        read_reply(http::Response::from(response).map(BodyExt::boxed)).await
     }
+}
+
+/// Reads a response whole, up to [`MAX_BODY_BYTES`]: reqwest's, or
+/// octocrab's over our lane (whose errors carry our [`SendError`]).
+pub(crate) async fn read_reply<E>(response: http::Response<BoxBody<Bytes, E>>) -> Result<Reply, SendError>
+where
+    E: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let (parts, body) = response.into_parts();
+    let body = Limited::new(body, MAX_BODY_BYTES).collect().await.map_err(|error| {
+        if error.is::<LengthLimitError>() {
+            SendError::Fatal("the response body is too large".to_owned())
+        } else if let Some(send) = find_source::<SendError>(error.as_ref()) {
+            send.clone()
+        } else if let Some(reqwest) = find_source::<reqwest::Error>(error.as_ref()) {
+            SendError::from_reqwest(reqwest)
+        } else {
+            SendError::Transient("the connection failed".to_owned())
+        }
+    })?;
+    Ok(Reply { status: parts.status, headers: parts.headers, body: body.to_bytes() })
 }
 
 /// Sends with `send`, retrying timeouts, network failures and 500/502/503/504
@@ -276,11 +279,6 @@ pub(crate) fn send_error(platform: &'static str, error: SendError) -> PlatformEr
         SendError::Transient(detail) => PlatformError::Unavailable { platform, detail },
         SendError::Fatal(detail) => PlatformError::Unexpected { platform, detail },
     }
-}
-
-/// The scheme, host and port of `url`, as the key of its rate limits.
-pub(crate) fn origin_of(url: &Url) -> String {
-    url.origin().ascii_serialization()
 }
 
 /// Resolves a pagination or redirect target against `current` and refuses

@@ -38,6 +38,12 @@ pub(crate) fn unexpected_status(platform: &'static str, status: u16, body: &[u8]
     PlatformError::Unexpected { platform, detail }
 }
 
+/// A 403 that is not a rate limit: the platform's message, or the bare status.
+pub(crate) fn permission_missing(platform: &'static str, message: String) -> PlatformError {
+    let detail = if message.is_empty() { "403 Forbidden".to_owned() } else { message };
+    PlatformError::PermissionMissing { platform, detail }
+}
+
 /// Guards a pagination loop.
 pub(crate) fn count_page(platform: &'static str, pages: &mut usize) -> Result<(), PlatformError> {
     *pages += 1;

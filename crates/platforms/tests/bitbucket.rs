@@ -8,7 +8,7 @@ use chrono::{TimeDelta, Utc};
 use common::*;
 use serde_json::json;
 use sigsentry_domain::{Credentials, Platform, Secret};
-use sigsentry_ports::{PlatformClient, PlatformError, PullRequestWindow};
+use sigsentry_ports::{PlatformError, PlatformSession, PullRequestWindow};
 
 const REPO: &str = "/2.0/repositories/acme/checkout-api";
 
@@ -88,12 +88,12 @@ async fn verify_uses_basic_auth_for_both_kinds_of_credentials() {
         _ => Reply::json(404, json!({"type": "error", "error": {"message": "Not found"}})),
     });
     let clients = clients(&stub.url);
-    clients.verify_credentials(&bitbucket()).await.unwrap();
+    session(&clients, bitbucket()).await.verify().await.unwrap();
     let token = Credentials::BitbucketApiToken {
         email: "dev@acme.io".into(),
         api_token: Secret::new("ATATT3xFfGF0token0123".into()).unwrap(),
     };
-    clients.verify_credentials(&token).await.unwrap();
+    session(&clients, token).await.verify().await.unwrap();
     let seen = stub.seen_at("/2.0/user");
     assert_eq!(seen[0].header("authorization"), Some(basic(BITBUCKET_USER, BITBUCKET_PASSWORD).as_str()));
     assert_eq!(seen[1].header("authorization"), Some(basic("dev@acme.io", "ATATT3xFfGF0token0123").as_str()));
@@ -116,12 +116,12 @@ async fn repository_and_its_refusals() {
         ),
         _ => Reply::json(404, json!({"type": "error", "error": {"message": "Repository acme/gone not found"}})),
     });
-    let clients = clients(&stub.url);
-    let info = clients.repository(&bitbucket(), &repo(Platform::Bitbucket, "acme/checkout-api")).await.unwrap();
+    let session = session(&clients(&stub.url), bitbucket()).await;
+    let info = session.repository(&repo(Platform::Bitbucket, "acme/checkout-api")).await.unwrap();
     assert_eq!(info.default_branch.as_deref(), Some("develop"));
     assert!(info.private);
     for (name, want_not_found) in [("acme/secret", true), ("acme/gone", true), ("acme/scoped", false)] {
-        let error = clients.repository(&bitbucket(), &repo(Platform::Bitbucket, name)).await.unwrap_err();
+        let error = session.repository(&repo(Platform::Bitbucket, name)).await.unwrap_err();
         let not_found = matches!(error, PlatformError::RepositoryNotFound { platform: "Bitbucket", .. });
         let missing = matches!(error, PlatformError::PermissionMissing { platform: "Bitbucket", .. });
         assert!(if want_not_found { not_found } else { missing }, "{name}: {error:?}");
@@ -131,7 +131,7 @@ async fn repository_and_its_refusals() {
 #[actix_web::test]
 async fn a_bad_password_is_rejected() {
     let stub = Stub::start(|_, _| Reply::text(401, ""));
-    let error = clients(&stub.url).verify_credentials(&bitbucket()).await.unwrap_err();
+    let error = session(&clients(&stub.url), bitbucket()).await.verify().await.unwrap_err();
     assert_eq!(error, PlatformError::CredentialsRejected { platform: "Bitbucket", status: 401 });
     assert!(!format!("{error:?} {error}").contains(BITBUCKET_PASSWORD));
 }
@@ -140,8 +140,9 @@ async fn a_bad_password_is_rejected() {
 async fn merged_pull_requests_follow_next_and_the_diffstat_redirect() {
     let stub = bitbucket_stub(rfc3339(days_ago(1)), rfc3339(days_ago(3)), rfc3339(days_ago(15)));
     let window = PullRequestWindow { merged_since: days_ago(10), updated_since: None };
-    let pulls = clients(&stub.url)
-        .merged_pull_requests(&bitbucket(), &repo(Platform::Bitbucket, "acme/checkout-api"), window)
+    let pulls = session(&clients(&stub.url), bitbucket())
+        .await
+        .merged_pull_requests(&repo(Platform::Bitbucket, "acme/checkout-api"), window)
         .await
         .unwrap();
     assert_eq!(pulls.iter().map(|p| p.number).collect::<Vec<_>>(), [12, 11]);
@@ -157,7 +158,7 @@ async fn merged_pull_requests_follow_next_and_the_diffstat_redirect() {
     assert_eq!(first.param("state").as_deref(), Some("MERGED"));
     assert_eq!(first.param("sort").as_deref(), Some("-updated_on"));
     assert_eq!(first.param("pagelen").as_deref(), Some("50"));
-    let cutoff = days_ago(10).format("%Y-%m-%dT%H:%M:%S+00:00").to_string();
+    let cutoff = window.merged_since.format("%Y-%m-%dT%H:%M:%S+00:00").to_string();
     assert_eq!(first.param("q"), Some(format!("updated_on >= {cutoff}")));
 
     let redirected: Vec<_> =
@@ -172,15 +173,15 @@ async fn merged_pull_requests_follow_next_and_the_diffstat_redirect() {
 async fn a_bare_429_backs_off_exponentially() {
     let stub = Stub::start(|_, _| Reply::text(429, "Rate limit for this resource has been exceeded"));
     let clients = clients(&stub.url);
-    let first = clients.verify_credentials(&bitbucket()).await.unwrap_err();
+    let first = session(&clients, bitbucket()).await.verify().await.unwrap_err();
     let PlatformError::RateLimited { platform: "Bitbucket", until } = first else { panic!("{first:?}") };
     let wait = until - Utc::now();
     assert!(wait > TimeDelta::seconds(55) && wait <= TimeDelta::seconds(66), "{wait}");
-    let second = clients.verify_credentials(&bitbucket()).await.unwrap_err();
+    let second = session(&clients, bitbucket()).await.verify().await.unwrap_err();
     let PlatformError::RateLimited { until, .. } = second else { panic!("{second:?}") };
     let wait = until - Utc::now();
     assert!(wait > TimeDelta::seconds(115) && wait <= TimeDelta::seconds(132), "{wait}");
-    assert_eq!(clients.rate_limit(&bitbucket()).remaining, Some(0));
+    assert_eq!(session(&clients, bitbucket()).await.rate_limit().remaining, Some(0));
     assert_eq!(stub.seen().len(), 2, "each 429 is one request: no retry loop");
 }
 
@@ -194,6 +195,6 @@ async fn a_5xx_is_retried() {
             Reply::json(200, json!({"type": "user"}))
         }
     });
-    clients(&stub.url).verify_credentials(&bitbucket()).await.unwrap();
+    session(&clients(&stub.url), bitbucket()).await.verify().await.unwrap();
     assert_eq!(stub.seen().len(), 3);
 }

@@ -7,7 +7,7 @@ use chrono::{TimeDelta, Utc};
 use common::*;
 use serde_json::json;
 use sigsentry_domain::Platform;
-use sigsentry_ports::{PlatformClient, PlatformError, PullRequestWindow};
+use sigsentry_ports::{PlatformError, PlatformSession, PullRequestWindow};
 
 fn pull(number: u64, updated_at: &str, merged_at: Option<&str>) -> serde_json::Value {
     json!({
@@ -32,21 +32,22 @@ async fn verify_sends_the_github_headers() {
         _ => Reply::json(404, json!({"message": "Not Found"})),
     });
     let clients = clients(&stub.url);
-    clients.verify_credentials(&github(None)).await.unwrap();
+    session(&clients, github(None)).await.verify().await.unwrap();
     let seen = &stub.seen_at("/user")[0];
     assert_eq!(seen.header("authorization"), Some(format!("Bearer {GITHUB_TOKEN}").as_str()));
     assert_eq!(seen.header("accept"), Some("application/vnd.github+json"));
     assert_eq!(seen.header("x-github-api-version"), Some("2022-11-28"));
     assert_eq!(seen.header_count("x-github-api-version"), 1);
     assert_eq!(seen.header("user-agent"), Some("sigsentry-tests/1"));
-    let limits = clients.rate_limit(&github(None));
+    // Limits belong to the host: a later session sees them.
+    let limits = session(&clients, github(None)).await.rate_limit();
     assert_eq!((limits.limit, limits.remaining), (Some(5000), Some(4999)));
 }
 
 #[actix_web::test]
 async fn a_bad_token_is_rejected() {
     let stub = Stub::start(|_, _| Reply::json(401, json!({"message": "Bad credentials"})));
-    let error = clients(&stub.url).verify_credentials(&github(None)).await.unwrap_err();
+    let error = session(&clients(&stub.url), github(None)).await.verify().await.unwrap_err();
     assert_eq!(error, PlatformError::CredentialsRejected { platform: "GitHub", status: 401 });
     assert!(!error.to_string().contains(GITHUB_TOKEN));
     assert_eq!(stub.seen().len(), 1, "a 401 is not retried");
@@ -60,11 +61,11 @@ async fn repository_reads_default_branch_and_visibility() {
         }
         _ => Reply::json(404, json!({"message": "Not Found"})),
     });
-    let clients = clients(&stub.url);
-    let info = clients.repository(&github(None), &repo(Platform::GitHub, "acme/api")).await.unwrap();
+    let session = session(&clients(&stub.url), github(None)).await;
+    let info = session.repository(&repo(Platform::GitHub, "acme/api")).await.unwrap();
     assert_eq!(info.default_branch.as_deref(), Some("trunk"));
     assert!(info.private);
-    let error = clients.repository(&github(None), &repo(Platform::GitHub, "acme/hidden")).await.unwrap_err();
+    let error = session.repository(&repo(Platform::GitHub, "acme/hidden")).await.unwrap_err();
     assert!(matches!(error, PlatformError::RepositoryNotFound { platform: "GitHub", .. }), "{error:?}");
 }
 
@@ -75,7 +76,11 @@ async fn a_403_without_limit_headers_is_a_missing_permission() {
             .header("x-accepted-github-permissions", "pull_requests=read")
             .header("x-ratelimit-remaining", "4000")
     });
-    let error = clients(&stub.url).repository(&github(None), &repo(Platform::GitHub, "acme/api")).await.unwrap_err();
+    let error = session(&clients(&stub.url), github(None))
+        .await
+        .repository(&repo(Platform::GitHub, "acme/api"))
+        .await
+        .unwrap_err();
     match error {
         PlatformError::PermissionMissing { platform: "GitHub", detail } => {
             assert!(detail.contains("Resource not accessible"), "{detail}");
@@ -96,11 +101,11 @@ async fn primary_rate_limit_waits_for_the_reset() {
             .header("x-ratelimit-used", "5000")
             .header("x-ratelimit-reset", reset.to_string())
     });
-    let clients = clients(&stub.url);
-    let error = clients.verify_credentials(&github(None)).await.unwrap_err();
+    let session = session(&clients(&stub.url), github(None)).await;
+    let error = session.verify().await.unwrap_err();
     let until = chrono::DateTime::from_timestamp(reset, 0).unwrap();
     assert_eq!(error, PlatformError::RateLimited { platform: "GitHub", until });
-    let limits = clients.rate_limit(&github(None));
+    let limits = session.rate_limit();
     assert_eq!((limits.limit, limits.remaining, limits.reset_at), (Some(5000), Some(0), Some(until)));
     assert_eq!(stub.seen().len(), 1, "a rate limit is not retried in a loop");
 }
@@ -110,7 +115,7 @@ async fn secondary_rate_limit_honours_retry_after() {
     let stub = Stub::start(|_, _| {
         Reply::json(429, json!({"message": "You have exceeded a secondary rate limit."})).header("retry-after", "120")
     });
-    let error = clients(&stub.url).verify_credentials(&github(None)).await.unwrap_err();
+    let error = session(&clients(&stub.url), github(None)).await.verify().await.unwrap_err();
     let PlatformError::RateLimited { until, .. } = error else { panic!("{error:?}") };
     let wait = until - Utc::now();
     assert!(wait > TimeDelta::seconds(110) && wait <= TimeDelta::seconds(120), "{wait}");
@@ -126,14 +131,14 @@ async fn a_5xx_is_retried_then_succeeds() {
             Reply::json(200, json!({"login": "octocat"}))
         }
     });
-    clients(&stub.url).verify_credentials(&github(None)).await.unwrap();
+    session(&clients(&stub.url), github(None)).await.verify().await.unwrap();
     assert_eq!(stub.seen().len(), 2);
 }
 
 #[actix_web::test]
 async fn a_lasting_5xx_is_unavailable_after_the_retries() {
     let stub = Stub::start(|_, _| Reply::json(503, json!({"message": "Service Unavailable"})));
-    let error = clients(&stub.url).verify_credentials(&github(None)).await.unwrap_err();
+    let error = session(&clients(&stub.url), github(None)).await.verify().await.unwrap_err();
     assert!(matches!(error, PlatformError::Unavailable { platform: "GitHub", .. }), "{error:?}");
     assert_eq!(stub.seen().len(), 3, "one try and two retries");
 }
@@ -178,8 +183,9 @@ async fn merged_pull_requests_follow_links_and_stop_at_the_window() {
         }
     });
     let window = PullRequestWindow { merged_since: days_ago(10), updated_since: None };
-    let pulls = clients(&stub.url)
-        .merged_pull_requests(&github(None), &repo(Platform::GitHub, "acme/api"), window)
+    let pulls = session(&clients(&stub.url), github(None))
+        .await
+        .merged_pull_requests(&repo(Platform::GitHub, "acme/api"), window)
         .await
         .unwrap();
     let numbers: Vec<u64> = pulls.iter().map(|p| p.number).collect();
@@ -212,8 +218,9 @@ async fn incremental_sync_stops_at_updated_since() {
         _ => Reply::json(404, json!({"message": "Not Found"})),
     });
     let window = PullRequestWindow { merged_since: days_ago(30), updated_since: Some(days_ago(1)) };
-    let pulls = clients(&stub.url)
-        .merged_pull_requests(&github(None), &repo(Platform::GitHub, "acme/api"), window)
+    let pulls = session(&clients(&stub.url), github(None))
+        .await
+        .merged_pull_requests(&repo(Platform::GitHub, "acme/api"), window)
         .await
         .unwrap();
     assert_eq!(pulls.iter().map(|p| p.number).collect::<Vec<_>>(), [2]);
@@ -231,6 +238,6 @@ async fn enterprise_server_base_url_replaces_the_cloud_root() {
     let config = config("http://127.0.0.1:9", true);
     let clients = sigsentry_platforms::PlatformClients::new(config).unwrap();
     let base = format!("{}/api/v3", stub.url);
-    clients.verify_credentials(&github(Some(&base))).await.unwrap();
+    session(&clients, github(Some(&base))).await.verify().await.unwrap();
     assert_eq!(stub.seen_at("/api/v3/user").len(), 1);
 }

@@ -7,7 +7,7 @@ use chrono::{TimeDelta, Utc};
 use common::*;
 use serde_json::json;
 use sigsentry_domain::Platform;
-use sigsentry_ports::{PlatformClient, PlatformError, PullRequestWindow};
+use sigsentry_ports::{PlatformError, PlatformSession, PullRequestWindow};
 
 const PROJECT: &str = "/api/v4/projects/acme%2Fplatform%2Fcheckout-api";
 
@@ -32,7 +32,7 @@ async fn verify_sends_the_private_token() {
         "/api/v4/user" => Reply::json(200, json!({"id": 1, "username": "dev"})),
         _ => Reply::json(404, json!({"message": "404 Not Found"})),
     });
-    clients(&stub.url).verify_credentials(&gitlab(None)).await.unwrap();
+    session(&clients(&stub.url), gitlab(None)).await.verify().await.unwrap();
     let seen = &stub.seen_at("/api/v4/user")[0];
     assert_eq!(seen.header("private-token"), Some(GITLAB_TOKEN));
     assert_eq!(seen.header("user-agent"), Some("sigsentry-tests/1"));
@@ -41,7 +41,7 @@ async fn verify_sends_the_private_token() {
 #[actix_web::test]
 async fn a_bad_token_is_rejected() {
     let stub = Stub::start(|_, _| Reply::json(401, json!({"message": "401 Unauthorized"})));
-    let error = clients(&stub.url).verify_credentials(&gitlab(None)).await.unwrap_err();
+    let error = session(&clients(&stub.url), gitlab(None)).await.verify().await.unwrap_err();
     assert_eq!(error, PlatformError::CredentialsRejected { platform: "GitLab", status: 401 });
 }
 
@@ -51,20 +51,20 @@ async fn project_path_is_sent_encoded_as_one_segment() {
         PROJECT => Reply::json(200, json!({"id": 7, "default_branch": "main", "visibility": "private"})),
         _ => Reply::json(404, json!({"message": "404 Project Not Found"})),
     });
-    let clients = clients(&stub.url);
-    let info = clients.repository(&gitlab(None), &repo(Platform::GitLab, "acme/platform/checkout-api")).await.unwrap();
+    let session = session(&clients(&stub.url), gitlab(None)).await;
+    let info = session.repository(&repo(Platform::GitLab, "acme/platform/checkout-api")).await.unwrap();
     assert_eq!(info.default_branch.as_deref(), Some("main"));
     assert!(info.private);
     assert_eq!(stub.seen_at(PROJECT).len(), 1, "{:?}", stub.seen());
 
-    let error = clients.repository(&gitlab(None), &repo(Platform::GitLab, "acme/gone")).await.unwrap_err();
+    let error = session.repository(&repo(Platform::GitLab, "acme/gone")).await.unwrap_err();
     assert!(matches!(error, PlatformError::RepositoryNotFound { platform: "GitLab", .. }), "{error:?}");
 }
 
 #[actix_web::test]
 async fn a_403_is_a_missing_scope() {
     let stub = Stub::start(|_, _| Reply::json(403, json!({"error": "insufficient_scope"})));
-    let error = clients(&stub.url).verify_credentials(&gitlab(None)).await.unwrap_err();
+    let error = session(&clients(&stub.url), gitlab(None)).await.verify().await.unwrap_err();
     assert_eq!(error, PlatformError::PermissionMissing { platform: "GitLab", detail: "insufficient_scope".into() });
 }
 
@@ -116,8 +116,9 @@ async fn merged_merge_requests_follow_x_next_page() {
         }
     });
     let window = PullRequestWindow { merged_since: days_ago(10), updated_since: None };
-    let requests = clients(&stub.url)
-        .merged_pull_requests(&gitlab(None), &repo(Platform::GitLab, "acme/platform/checkout-api"), window)
+    let requests = session(&clients(&stub.url), gitlab(None))
+        .await
+        .merged_pull_requests(&repo(Platform::GitLab, "acme/platform/checkout-api"), window)
         .await
         .unwrap();
     assert_eq!(requests.iter().map(|r| r.number).collect::<Vec<_>>(), [3, 2]);
@@ -131,7 +132,7 @@ async fn merged_merge_requests_follow_x_next_page() {
         assert_eq!(first.param(name).as_deref(), Some(value), "{name}");
     }
     let updated_after = chrono::DateTime::parse_from_rfc3339(&first.param("updated_after").unwrap()).unwrap();
-    assert_eq!(updated_after, days_ago(10));
+    assert_eq!(updated_after, window.merged_since);
     assert_eq!(stub.seen_at(&format!("{PROJECT}/merge_requests")).len(), 2);
     assert_eq!(stub.seen_at(&format!("{PROJECT}/merge_requests/1/diffs")).len(), 0);
 }
@@ -148,8 +149,9 @@ async fn incremental_sync_asks_for_updates_since_the_last_sync() {
     });
     let since = hours_ago(6);
     let window = PullRequestWindow { merged_since: days_ago(30), updated_since: Some(since) };
-    let requests = clients(&stub.url)
-        .merged_pull_requests(&gitlab(None), &repo(Platform::GitLab, "acme/platform/checkout-api"), window)
+    let requests = session(&clients(&stub.url), gitlab(None))
+        .await
+        .merged_pull_requests(&repo(Platform::GitLab, "acme/platform/checkout-api"), window)
         .await
         .unwrap();
     assert_eq!(requests.len(), 1);
@@ -167,12 +169,12 @@ async fn rate_limit_honours_retry_after() {
             .header("ratelimit-remaining", "0")
             .header("ratelimit-reset", reset.to_string())
     });
-    let clients = clients(&stub.url);
-    let error = clients.verify_credentials(&gitlab(None)).await.unwrap_err();
+    let session = session(&clients(&stub.url), gitlab(None)).await;
+    let error = session.verify().await.unwrap_err();
     let PlatformError::RateLimited { platform: "GitLab", until } = error else { panic!("{error:?}") };
     let wait = until - Utc::now();
     assert!(wait > TimeDelta::seconds(40) && wait <= TimeDelta::seconds(45), "{wait}");
-    let limits = clients.rate_limit(&gitlab(None));
+    let limits = session.rate_limit();
     assert_eq!(limits.limit, Some(2000));
     assert_eq!(limits.remaining, Some(0));
     assert_eq!(stub.seen().len(), 1);
@@ -182,7 +184,7 @@ async fn rate_limit_honours_retry_after() {
 async fn rate_limit_reset_is_used_without_retry_after() {
     let reset = Utc::now().timestamp() + 600;
     let stub = Stub::start(move |_, _| Reply::text(429, "Retry later").header("ratelimit-reset", reset.to_string()));
-    let error = clients(&stub.url).verify_credentials(&gitlab(None)).await.unwrap_err();
+    let error = session(&clients(&stub.url), gitlab(None)).await.verify().await.unwrap_err();
     let until = chrono::DateTime::from_timestamp(reset, 0).unwrap();
     assert_eq!(error, PlatformError::RateLimited { platform: "GitLab", until });
 }
@@ -194,6 +196,6 @@ async fn self_managed_root_replaces_gitlab_com() {
         _ => Reply::json(404, json!({"message": "404 Not Found"})),
     });
     let clients = sigsentry_platforms::PlatformClients::new(config("http://127.0.0.1:9", true)).unwrap();
-    clients.verify_credentials(&gitlab(Some(&format!("{}/gitlab", stub.url)))).await.unwrap();
+    session(&clients, gitlab(Some(&format!("{}/gitlab", stub.url)))).await.verify().await.unwrap();
     assert_eq!(stub.seen_at("/gitlab/api/v4/user").len(), 1);
 }

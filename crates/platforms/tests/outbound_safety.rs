@@ -11,7 +11,7 @@ use common::*;
 use serde_json::json;
 use sigsentry_domain::Platform;
 use sigsentry_platforms::PlatformClients;
-use sigsentry_ports::{PlatformClient, PlatformError};
+use sigsentry_ports::{PlatformError, PlatformSession};
 
 fn ok_user() -> Stub {
     Stub::start(|_, _| Reply::json(200, json!({"login": "octocat", "id": 1})))
@@ -23,14 +23,15 @@ async fn a_base_url_resolving_to_loopback_needs_allow_private() {
     let base = format!("http://localhost:{}/api/v3", stub.port);
 
     let strict = PlatformClients::new(config("http://127.0.0.1:9", false)).unwrap();
-    let error = strict.verify_credentials(&github(Some(&base))).await.unwrap_err();
+    let error = session(&strict, github(Some(&base))).await.verify().await.unwrap_err();
     assert!(matches!(&error, PlatformError::AddressRefused { host, .. } if host == "localhost"), "{error:?}");
-    let error = strict.verify_credentials(&gitlab(Some(&format!("http://localhost:{}", stub.port)))).await.unwrap_err();
+    let error =
+        session(&strict, gitlab(Some(&format!("http://localhost:{}", stub.port)))).await.verify().await.unwrap_err();
     assert!(matches!(error, PlatformError::AddressRefused { .. }), "{error:?}");
     assert!(stub.seen().is_empty(), "nothing reached the host");
 
     let lax = PlatformClients::new(config("http://127.0.0.1:9", true)).unwrap();
-    lax.verify_credentials(&github(Some(&base))).await.unwrap();
+    session(&lax, github(Some(&base))).await.verify().await.unwrap();
     assert_eq!(stub.seen_at("/api/v3/user").len(), 1);
 }
 
@@ -38,9 +39,9 @@ async fn a_base_url_resolving_to_loopback_needs_allow_private() {
 async fn a_literal_loopback_base_url_is_checked_before_sending() {
     let stub = ok_user();
     let strict = PlatformClients::new(config("http://127.0.0.1:9", false)).unwrap();
-    let error = strict.verify_credentials(&gitlab(Some(&stub.url))).await.unwrap_err();
+    let error = session(&strict, gitlab(Some(&stub.url))).await.verify().await.unwrap_err();
     assert!(matches!(&error, PlatformError::AddressRefused { host, .. } if host == "127.0.0.1"), "{error:?}");
-    let error = strict.verify_credentials(&github(Some(&stub.url))).await.unwrap_err();
+    let error = session(&strict, github(Some(&stub.url))).await.verify().await.unwrap_err();
     assert!(matches!(error, PlatformError::AddressRefused { .. }), "{error:?}");
     assert!(stub.seen().is_empty());
 }
@@ -49,7 +50,7 @@ async fn a_literal_loopback_base_url_is_checked_before_sending() {
 async fn the_configured_cloud_roots_are_trusted() {
     let stub = ok_user();
     // Strict policy, yet the operator's own root on 127.0.0.1 is used.
-    clients(&stub.url).verify_credentials(&github(None)).await.unwrap();
+    session(&clients(&stub.url), github(None)).await.verify().await.unwrap();
     assert_eq!(stub.seen().len(), 1);
 }
 
@@ -61,11 +62,11 @@ async fn a_redirect_to_another_host_is_not_followed() {
     let stub = Stub::start(move |_, _| Reply::text(302, "").header("location", target.clone()));
     let clients = clients(&stub.url);
 
-    let error = clients.verify_credentials(&bitbucket()).await.unwrap_err();
+    let error = session(&clients, bitbucket()).await.verify().await.unwrap_err();
     assert!(matches!(error, PlatformError::Unexpected { platform: "Bitbucket", .. }), "{error:?}");
-    let error = clients.verify_credentials(&github(None)).await.unwrap_err();
+    let error = session(&clients, github(None)).await.verify().await.unwrap_err();
     assert!(matches!(error, PlatformError::Unexpected { platform: "GitHub", .. }), "{error:?}");
-    let error = clients.verify_credentials(&gitlab(None)).await.unwrap_err();
+    let error = session(&clients, gitlab(None)).await.verify().await.unwrap_err();
     assert!(matches!(error, PlatformError::Unexpected { platform: "GitLab", .. }), "{error:?}");
     assert_eq!(stub.seen().len(), 3);
     assert!(other.seen().is_empty(), "the other host never saw a request, let alone credentials");
@@ -84,8 +85,9 @@ async fn a_next_page_link_to_another_host_is_not_followed() {
         _ => Reply::json(200, json!([])),
     });
     let window = sigsentry_ports::PullRequestWindow { merged_since: days_ago(1), updated_since: None };
-    let error = clients(&stub.url)
-        .merged_pull_requests(&github(None), &repo(Platform::GitHub, "acme/api"), window)
+    let error = session(&clients(&stub.url), github(None))
+        .await
+        .merged_pull_requests(&repo(Platform::GitHub, "acme/api"), window)
         .await
         .unwrap_err();
     assert!(matches!(error, PlatformError::Unexpected { platform: "GitHub", .. }), "{error:?}");
@@ -99,9 +101,9 @@ async fn a_slow_host_times_out_and_is_unavailable() {
     config.request_timeout = Duration::from_millis(200);
     config.retry.attempts = 1;
     let clients = PlatformClients::new(config).unwrap();
-    let error = clients.verify_credentials(&gitlab(None)).await.unwrap_err();
+    let error = session(&clients, gitlab(None)).await.verify().await.unwrap_err();
     assert!(matches!(error, PlatformError::Unavailable { platform: "GitLab", .. }), "{error:?}");
-    let error = clients.verify_credentials(&github(None)).await.unwrap_err();
+    let error = session(&clients, github(None)).await.verify().await.unwrap_err();
     assert!(matches!(error, PlatformError::Unavailable { platform: "GitHub", .. }), "{error:?}");
 }
 
@@ -110,7 +112,7 @@ async fn a_closed_port_is_retried_then_unavailable() {
     // Bind and drop to find a port nobody listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let clients = clients(&format!("http://127.0.0.1:{port}"));
-    let error = clients.verify_credentials(&bitbucket()).await.unwrap_err();
+    let error = session(&clients, bitbucket()).await.verify().await.unwrap_err();
     match error {
         PlatformError::Unavailable { platform: "Bitbucket", detail } => assert!(detail.contains("3 tries"), "{detail}"),
         other => panic!("{other:?}"),
@@ -120,8 +122,23 @@ async fn a_closed_port_is_retried_then_unavailable() {
 #[actix_web::test]
 async fn secrets_stay_out_of_debug_output() {
     let clients = clients("http://127.0.0.1:9");
-    let printed = format!("{clients:?} {:?} {:?} {:?}", github(None), gitlab(None), bitbucket());
+    let sessions = [
+        session(&clients, github(None)).await,
+        session(&clients, gitlab(None)).await,
+        session(&clients, bitbucket()).await,
+    ];
+    let printed = format!("{clients:?} {sessions:?} {:?} {:?} {:?}", github(None), gitlab(None), bitbucket());
     for secret in [GITHUB_TOKEN, GITLAB_TOKEN, BITBUCKET_PASSWORD] {
         assert!(!printed.contains(secret), "{secret} leaked");
     }
+}
+
+#[actix_web::test]
+async fn opening_a_session_sends_nothing() {
+    let stub = ok_user();
+    let clients = clients(&stub.url);
+    for credentials in [github(None), gitlab(None), bitbucket(), github(Some(&stub.url))] {
+        session(&clients, credentials).await;
+    }
+    assert!(stub.seen().is_empty());
 }

@@ -74,4 +74,11 @@ pub trait CredentialCipher: Clone + Send + Sync + 'static {
 
     /// The id of the key new values are sealed with.
     fn active_key_id(&self) -> &str;
+
+    /// A keyed digest of `data` for `purpose` (lowercase hex): values that
+    /// must be compared but never recovered, nor guessed offline by whoever
+    /// copies the database (an idempotency fingerprint covers the body, and
+    /// the body may hold a token). Derived from the active key, one key per
+    /// purpose, so digests change when the active key does.
+    fn keyed_digest(&self, purpose: &'static str, data: &[u8]) -> String;
 }

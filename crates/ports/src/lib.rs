@@ -17,7 +17,8 @@ mod sync;
 pub use cipher::{Aad, CipherError, CredentialCipher, SealedSecret};
 pub use clock::{Clock, SystemClock};
 pub use platform::{
-    MergedPullRequest, PlatformClient, PlatformError, PullRequestWindow, RateLimitState, RepositoryInfo,
+    MergedPullRequest, PlatformClient, PlatformError, PlatformSession, PullRequestWindow, RateLimitState,
+    RepositoryInfo,
 };
 pub use store::{
     AccountStore, ApiKeyGrant, ApiKeyRecord, ConnectionChange, ConnectionStore, HealthCheck, IdempotencyBegin,

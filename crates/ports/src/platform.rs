@@ -45,6 +45,16 @@ pub struct PullRequestWindow {
     pub updated_since: Option<DateTime<Utc>>,
 }
 
+impl PullRequestWindow {
+    /// The oldest update a PR in the window can have: a PR merged at `T` was
+    /// updated at or after `T`, so nothing updated before both bounds is in
+    /// the window, and a listing sorted by update can stop there.
+    #[must_use]
+    pub fn oldest_update(&self) -> DateTime<Utc> {
+        self.updated_since.map_or(self.merged_since, |since| since.max(self.merged_since))
+    }
+}
+
 /// The platform's rate-limit state as last seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RateLimitState {
@@ -118,24 +128,60 @@ pub enum PlatformError {
     },
 }
 
-/// A client for the platforms. One value serves every platform: the
-/// credentials say which, and where (their `baseUrl`, or the cloud root).
+/// A client for the platforms: it opens [`PlatformSession`]s. One value
+/// serves every platform; the credentials given to [`PlatformClient::open`]
+/// say which, and where (their `baseUrl`, or the cloud root).
+///
+/// Open one session per unit of work (one repository's sync, one check of
+/// new credentials) and make all its calls on it: the credentials are read
+/// once, and a credential that renews itself is renewed in one place.
+///
+/// ```
+/// use sigsentry_domain::{Credentials, RepoName};
+/// use sigsentry_ports::{PlatformClient, PlatformError, PlatformSession};
+///
+/// /// The default branch of `repository`, as `credentials` see it.
+/// async fn default_branch(
+///     platform: &impl PlatformClient,
+///     credentials: Credentials,
+///     repository: &RepoName,
+/// ) -> Result<Option<String>, PlatformError> {
+///     let session = platform.open(credentials).await?;
+///     Ok(session.repository(repository).await?.default_branch)
+/// }
+/// ```
 pub trait PlatformClient: Clone + Send + Sync + 'static {
+    /// A session on one platform with one set of credentials.
+    type Session: PlatformSession;
+
+    /// Opens a session with `credentials`: where their platform is, and how
+    /// to authenticate there. Sends no request; it is async so that an
+    /// adapter may set up what needs a runtime, or renew a credential before
+    /// its first use.
+    ///
+    /// # Errors
+    /// [`PlatformError::Unexpected`] when the credentials cannot be used at
+    /// all: a `baseUrl` that does not make an API root, a secret that cannot
+    /// be sent in a header. Nothing is checked with the platform yet.
+    fn open(&self, credentials: Credentials) -> impl Future<Output = Result<Self::Session, PlatformError>> + Send;
+}
+
+/// Calls to one platform with one set of credentials, opened by
+/// [`PlatformClient::open`]. It holds the authenticated client and whatever
+/// the authentication needs to stay valid, so its methods take no
+/// credentials.
+pub trait PlatformSession: Send + Sync {
     /// Checks that the credentials are accepted.
     ///
     /// # Errors
     /// [`PlatformError::CredentialsRejected`] for a bad token; the others as they come.
-    fn verify_credentials(&self, credentials: &Credentials) -> impl Future<Output = Result<(), PlatformError>> + Send;
+    fn verify(&self) -> impl Future<Output = Result<(), PlatformError>> + Send;
 
     /// Reads a repository's default branch and visibility.
     ///
     /// # Errors
     /// [`PlatformError::RepositoryNotFound`] when it does not exist or is not visible.
-    fn repository(
-        &self,
-        credentials: &Credentials,
-        repository: &RepoName,
-    ) -> impl Future<Output = Result<RepositoryInfo, PlatformError>> + Send;
+    fn repository(&self, repository: &RepoName) -> impl Future<Output = Result<RepositoryInfo, PlatformError>> + Send;
 
     /// Lists the PRs/MRs merged in `window`, with the files they touched,
     /// newest update first.
@@ -144,11 +190,11 @@ pub trait PlatformClient: Clone + Send + Sync + 'static {
     /// Any [`PlatformError`]; a rate limit hit mid-way is `RateLimited`.
     fn merged_pull_requests(
         &self,
-        credentials: &Credentials,
         repository: &RepoName,
         window: PullRequestWindow,
     ) -> impl Future<Output = Result<Vec<MergedPullRequest>, PlatformError>> + Send;
 
-    /// The rate-limit state last seen for these credentials' platform and host.
-    fn rate_limit(&self, credentials: &Credentials) -> RateLimitState;
+    /// The rate-limit state last seen for this session's platform and host
+    /// (shared with every other session on that host).
+    fn rate_limit(&self) -> RateLimitState;
 }

@@ -17,7 +17,7 @@ pub async fn run(command: Option<Command>, config: Config) -> anyhow::Result<()>
         Command::Serve => serve(config).await,
         Command::Worker => run_worker(config).await,
         Command::Migrate => {
-            sigsentry_persistence::AnyStore::migrate(&config.database_url).await.context("migration failed")?;
+            sigsentry_persistence::AnyStore::migrate(config.database_url.as_str()).await.context("migration failed")?;
             println!("migrations applied");
             Ok(())
         }

@@ -7,15 +7,64 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use sigsentry_domain::QuotaTable;
 
-/// Everything the process is told by its environment.
+/// A secret from the environment: usable, never printed. `Debug` (and so
+/// any log of a `Config`) shows `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sensitive<T>(T);
+
+impl<T> Sensitive<T> {
+    /// Wraps a secret.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::fmt::Debug for Sensitive<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// `DATABASE_URL`: `Debug` shows it with any password masked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL, password included, for opening the store.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                // Setting a password only fails on URLs that cannot hold one.
+                let _ = url.set_password(Some("<redacted>"));
+                write!(f, "{:?}", url.as_str())
+            }
+            Ok(_) => write!(f, "{:?}", self.0),
+            Err(_) => f.write_str("<unparsable>"),
+        }
+    }
+}
+
+/// Everything the process is told by its environment. `Debug` never shows
+/// a secret: keys are [`Sensitive`], the database password masked.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `sqlite://PATH` (default `sqlite://./data/sigsentry.db`).
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// Where to listen (default `127.0.0.1:8080`).
     pub listen: SocketAddr,
     /// A keyring (`SIGSENTRY_MASTER_KEYS`) or one key (`SIGSENTRY_MASTER_KEY`).
-    pub master_keys: Option<String>,
+    pub master_keys: Option<Sensitive<String>>,
     /// Where the embedded store keeps files (default `./data`).
     pub data_dir: PathBuf,
     /// Allow `http` and private or loopback `baseUrl`s.
@@ -28,6 +77,10 @@ pub struct Config {
     pub sync_worker: bool,
     /// A `ready` repository is synced again after this many seconds.
     pub sync_interval_secs: u32,
+    /// Requests per minute per API key, in each process (`SIGSENTRY_RATE_LIMIT`).
+    pub rate_limit_per_minute: u32,
+    /// Longest wait for a request body, in seconds (`SIGSENTRY_BODY_TIMEOUT_SECS`).
+    pub body_timeout_secs: u32,
 }
 
 /// Where the platforms' cloud APIs are.
@@ -67,7 +120,7 @@ impl Config {
         let listen: SocketAddr = listen
             .parse()
             .with_context(|| format!("SIGSENTRY_LISTEN must be HOST:PORT such as 127.0.0.1:8080, got {listen:?}"))?;
-        let master_keys = get("SIGSENTRY_MASTER_KEYS").or_else(|| get("SIGSENTRY_MASTER_KEY"));
+        let master_keys = get("SIGSENTRY_MASTER_KEYS").or_else(|| get("SIGSENTRY_MASTER_KEY")).map(Sensitive::new);
         let data_dir = PathBuf::from(get("SIGSENTRY_DATA_DIR").unwrap_or_else(|| "./data".to_owned()));
         let allow_private_base_urls = match get("SIGSENTRY_ALLOW_PRIVATE_BASE_URLS").as_deref() {
             None | Some("false" | "0" | "no") => false,
@@ -106,8 +159,19 @@ impl Config {
                 _ => bail!("SIGSENTRY_SYNC_INTERVAL_SECS must be a whole number of seconds (at least 1), got {raw:?}"),
             },
         };
+        let whole = |name: &str, default: u32, what: &str| -> anyhow::Result<u32> {
+            match get(name) {
+                None => Ok(default),
+                Some(raw) => match raw.parse::<u32>() {
+                    Ok(n) if n >= 1 => Ok(n),
+                    _ => bail!("{name} must be a whole number of {what} (at least 1), got {raw:?}"),
+                },
+            }
+        };
+        let rate_limit_per_minute = whole("SIGSENTRY_RATE_LIMIT", 1200, "requests per minute")?;
+        let body_timeout_secs = whole("SIGSENTRY_BODY_TIMEOUT_SECS", 10, "seconds")?;
         Ok(Self {
-            database_url,
+            database_url: DatabaseUrl(database_url),
             listen,
             master_keys,
             data_dir,
@@ -116,12 +180,14 @@ impl Config {
             platform_roots,
             sync_worker,
             sync_interval_secs,
+            rate_limit_per_minute,
+            body_timeout_secs,
         })
     }
 
     /// Whether the embedded store is in use.
     pub fn is_embedded(&self) -> bool {
-        self.database_url.starts_with("sqlite:")
+        self.database_url.as_str().starts_with("sqlite:")
     }
 }
 
@@ -139,7 +205,7 @@ mod tests {
     #[test]
     fn defaults() {
         let config = from(&[]).unwrap();
-        assert_eq!(config.database_url, "sqlite://./data/sigsentry.db");
+        assert_eq!(config.database_url.as_str(), "sqlite://./data/sigsentry.db");
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert!(!config.allow_private_base_urls);
         assert!(config.is_embedded());
@@ -165,6 +231,9 @@ mod tests {
             ("SIGSENTRY_SYNC_WORKER", "maybe"),
             ("SIGSENTRY_SYNC_INTERVAL_SECS", "0"),
             ("SIGSENTRY_SYNC_INTERVAL_SECS", "15m"),
+            ("SIGSENTRY_RATE_LIMIT", "0"),
+            ("SIGSENTRY_RATE_LIMIT", "lots"),
+            ("SIGSENTRY_BODY_TIMEOUT_SECS", "-1"),
         ] {
             let error = from(&[(name, value)]).unwrap_err().to_string();
             assert!(error.contains(name), "{error}");
@@ -174,6 +243,19 @@ mod tests {
     #[test]
     fn keyring_wins_over_single_key() {
         let config = from(&[("SIGSENTRY_MASTER_KEYS", "a"), ("SIGSENTRY_MASTER_KEY", "b")]).unwrap();
-        assert_eq!(config.master_keys.as_deref(), Some("a"));
+        assert_eq!(config.master_keys.as_ref().map(|k| k.expose().as_str()), Some("a"));
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let config = from(&[
+            ("SIGSENTRY_MASTER_KEY", "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio="),
+            ("DATABASE_URL", "postgres://app:hunter2@db.internal:5432/sigsentry"),
+        ])
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("KioqKioq"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("db.internal"), "the host helps operators: {shown}");
     }
 }

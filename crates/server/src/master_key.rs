@@ -18,7 +18,7 @@ const KEY_FILE: &str = "master.key";
 /// A malformed key, or no key with a server store.
 pub fn load(config: &Config) -> anyhow::Result<Keyring> {
     if let Some(spec) = &config.master_keys {
-        return Keyring::parse(spec).context(
+        return Keyring::parse(spec.expose()).context(
             "SIGSENTRY_MASTER_KEYS / SIGSENTRY_MASTER_KEY is malformed (comma-separated [ID:]BASE64 of 32 bytes)",
         );
     }

@@ -2,12 +2,16 @@
 
 use std::net::TcpListener;
 
-use actix_web::HttpServer;
+use std::time::Duration;
+
 use actix_web::dev::Server;
+use actix_web::{HttpServer, web};
 use anyhow::Context;
 use sigsentry_app::{CodeRepos, ServiceConfig, SyncConfig, SyncWorker};
 use sigsentry_crypto::Keyring;
 use sigsentry_domain::BaseUrlPolicy;
+use sigsentry_http::HttpSettings;
+use sigsentry_http::rate_limit::RateLimiter;
 use sigsentry_persistence::AnyStore;
 use sigsentry_platforms::{PlatformClients, PlatformConfig};
 use sigsentry_ports::SystemClock;
@@ -73,7 +77,7 @@ impl WorkerHandle {
 pub async fn services(config: &Config) -> anyhow::Result<Services> {
     // The keyring first: a PostgreSQL replica without one must not touch the database.
     let keyring = master_key::load(config)?;
-    let store = AnyStore::open(&config.database_url).await.context("cannot open the store (DATABASE_URL)")?;
+    let store = AnyStore::open(config.database_url.as_str()).await.context("cannot open the store (DATABASE_URL)")?;
     Ok(CodeRepos::new(store, keyring, SystemClock, service_config(config)))
 }
 
@@ -106,10 +110,17 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {} (SIGSENTRY_LISTEN)", config.listen))?;
         let port = listener.local_addr()?.port();
-        let server = HttpServer::new(move || sigsentry_http::build_app(services.clone()))
-            .listen(listener)?
-            .shutdown_timeout(10)
-            .run();
+        let settings = HttpSettings {
+            rate_limit_per_minute: config.rate_limit_per_minute,
+            body_timeout: Duration::from_secs(u64::from(config.body_timeout_secs)),
+        };
+        // One limiter for every worker thread of the server.
+        let limiter = web::Data::new(RateLimiter::new(settings.rate_limit_per_minute));
+        let server =
+            HttpServer::new(move || sigsentry_http::build_app(services.clone(), settings.clone(), limiter.clone()))
+                .listen(listener)?
+                .shutdown_timeout(10)
+                .run();
         Ok(Self { port, server })
     }
 

@@ -269,3 +269,25 @@ async fn keys_are_scoped_to_the_project() {
     assert_eq!((status, &third), (201, &first));
     assert_eq!(app.all_connections().await.len(), 1);
 }
+
+#[tokio::test]
+async fn the_stored_fingerprint_is_keyed_so_a_database_copy_cannot_test_token_guesses() {
+    let app = TestApp::spawn().await;
+    let body = json!({"platform": "github", "credentials": {"token": "ghp_guessable000000000000"}, "repositories": ["acme/a"]});
+    assert_eq!(post_with_key(&app, "fingerprint-1", &body).await.status(), 201);
+
+    // The canonical request as the service sees it: method, path, body with sorted keys.
+    let canonical = format!("POST /v1/config/repos\n{}", serde_json::to_string(&body).unwrap());
+    let unkeyed: String = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut database = std::fs::read(&app.db_path).unwrap();
+    database.extend(std::fs::read(app.db_path.with_extension("db-wal")).unwrap_or_default());
+    let found = database.windows(unkeyed.len()).any(|w| w == unkeyed.as_bytes());
+    assert!(!found, "the fingerprint is a plain SHA-256 of the body: a copy of the database can test token guesses");
+    // And the replay still works with the keyed fingerprint.
+    let (status, _, replayed, _) = capture(post_with_key(&app, "fingerprint-1", &body).await).await;
+    assert_eq!((status, replayed.as_deref()), (201, Some("true")));
+}

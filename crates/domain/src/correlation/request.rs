@@ -209,7 +209,9 @@ mod tests {
         assert_eq!(fields(CorrelationDraft { stacktrace: Some(big), ..Default::default() }), ["/stacktrace"]);
         assert_eq!(fields(CorrelationDraft { stacktrace: Some(String::new()), ..Default::default() }), ["/stacktrace"]);
         let ok = "x".repeat(MAX_TRACE_BYTES);
-        assert!(CorrelationRequest::from_draft(CorrelationDraft { stacktrace: Some(ok), ..Default::default() }).is_ok());
+        assert!(
+            CorrelationRequest::from_draft(CorrelationDraft { stacktrace: Some(ok), ..Default::default() }).is_ok()
+        );
         for limit in [0, 21, -1] {
             let draft = CorrelationDraft { stacktrace: Some("x".into()), limit: Some(limit), ..Default::default() };
             assert_eq!(fields(draft), ["/limit"]);

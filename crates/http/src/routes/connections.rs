@@ -2,7 +2,6 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse};
-use ring::digest::{SHA256, digest};
 use serde_json::Value;
 use sigsentry_app::{CodeReposApi, CreateOutcome, Fingerprinted, StoredResponse};
 use sigsentry_domain::IdempotencyKey;
@@ -60,11 +59,11 @@ pub async fn get_connection<A: CodeReposApi>(
     Ok(ok(ConnectionView::from(&connection)))
 }
 
-/// A digest of what makes two requests "the same" for an idempotency key:
-/// the method, the path and the body with its keys in a canonical order.
-fn fingerprint(req: &HttpRequest, body: &Value) -> String {
-    let canonical = format!("{} {}\n{}", req.method(), req.path(), canonical_json(body));
-    digest(&SHA256, canonical.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+/// What makes two requests "the same" for an idempotency key: the method,
+/// the path and the body with its keys in a canonical order. The service
+/// keeps only a keyed digest of it.
+fn canonical_request(req: &HttpRequest, body: &Value) -> String {
+    format!("{} {}\n{}", req.method(), req.path(), canonical_json(body))
 }
 
 fn canonical_json(value: &Value) -> String {
@@ -123,7 +122,7 @@ pub async fn create_connection<A: CodeReposApi>(
     body: JsonBody<CreateConnectionBody>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
-    let idempotency = key.map(|key| Fingerprinted { key, fingerprint: fingerprint(&req, &body.value) });
+    let idempotency = key.map(|key| Fingerprinted { key, canonical_request: canonical_request(&req, &body.value) });
     let outcome = ctx
         .service
         .create_connection(ctx.scope, body.body.into(), idempotency, |connection| StoredResponse {

@@ -12,7 +12,12 @@ use sigsentry_app::{
     Fingerprinted, NotFoundOr, ProjectScope, PullRequestFilter, PullRequestPage, ServiceConfig, StoreError,
     StoredResponse, UpdateError, WriteRefused,
 };
-use sigsentry_domain::{ConnectionId, PatchDraft, Plan, ProjectId, QuotaExceeded, RepoConnection, SpecDraft, TenantId};
+use sigsentry_domain::{
+    ApiKeyId, ConnectionId, PatchDraft, Plan, ProjectId, QuotaExceeded, RepoConnection, SpecDraft, TenantId,
+};
+
+use sigsentry_http::HttpSettings;
+use sigsentry_http::rate_limit::RateLimiter;
 
 const KEY: &str = "good-key";
 
@@ -25,6 +30,7 @@ struct Fake {
 
 fn scope() -> ProjectScope {
     ProjectScope {
+        key_id: ApiKeyId::from_uuid(uuid::Uuid::nil()),
         tenant_id: TenantId::from_uuid(uuid::Uuid::nil()),
         project_id: ProjectId::from_uuid(uuid::Uuid::nil()),
         plan: Plan::Free,
@@ -105,7 +111,8 @@ impl CodeReposApi for Fake {
 const ID: &str = "01930000-0000-7000-8000-000000000000";
 
 async fn send(fake: &Fake, request: TestRequest) -> (StatusCode, actix_web::http::header::HeaderMap, Value) {
-    let app = init_service(sigsentry_http::build_app(fake.clone())).await;
+    let limiter = actix_web::web::Data::new(RateLimiter::new(HttpSettings::default().rate_limit_per_minute));
+    let app = init_service(sigsentry_http::build_app(fake.clone(), HttpSettings::default(), limiter)).await;
     // A failure the middleware could not answer in place (a panic) comes
     // back as an error that renders its envelope, as the server would.
     let response = match try_call_service(&app, request.to_request()).await {

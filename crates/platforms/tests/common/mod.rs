@@ -11,7 +11,8 @@ use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use sigsentry_domain::{BaseUrl, BaseUrlPolicy, Credentials, Platform, RepoName, Secret};
-use sigsentry_platforms::{PlatformClients, PlatformConfig, RetryConfig};
+use sigsentry_platforms::{PlatformClients, PlatformConfig, RetryConfig, Session};
+use sigsentry_ports::PlatformClient;
 
 /// One request the stub received.
 #[derive(Debug, Clone)]
@@ -163,6 +164,11 @@ pub fn config(root: &str, allow_private: bool) -> PlatformConfig {
 
 pub fn clients(root: &str) -> PlatformClients {
     PlatformClients::new(config(root, false)).unwrap()
+}
+
+/// A session of `clients` with `credentials`.
+pub async fn session(clients: &PlatformClients, credentials: Credentials) -> Session {
+    clients.open(credentials).await.unwrap()
 }
 
 pub const GITHUB_TOKEN: &str = "ghp_testtoken_0123456789abcdef";

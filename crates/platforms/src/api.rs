@@ -1,0 +1,142 @@
+//! What every session shares: where its platform's API is, the lane its
+//! requests take, how they authenticate, and the one path a GET takes
+//! (retried when transient, its rate-limit headers recorded, its status
+//! sorted), which each platform joins through [`Dialect`].
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use sigsentry_domain::RepoName;
+use sigsentry_ports::{PlatformError, RateLimitState};
+use url::Url;
+
+use crate::RetryConfig;
+use crate::auth::{Auth, AuthHeader};
+use crate::outbound::{self, Lane, Reply, SendError, with_retry};
+use crate::rate_limit::RateLimitBook;
+use crate::response;
+
+/// One platform API as a session reaches it.
+#[derive(Debug, Clone)]
+pub(crate) struct Api {
+    /// `GitHub`, `GitLab` or `Bitbucket`, in errors and rate-limit keys.
+    platform: &'static str,
+    /// Where the API's paths hang.
+    root: Url,
+    /// `root`'s scheme, host and port: the key of its rate limits.
+    origin: String,
+    /// Guarded when the root came from a user (a connection's `baseUrl`).
+    lane: Lane,
+    retry: RetryConfig,
+    /// Shared by every session: limits belong to the host, not the session.
+    limits: RateLimitBook,
+    auth: Auth,
+}
+
+impl Api {
+    pub(crate) fn new(
+        platform: &'static str,
+        root: Url,
+        lane: Lane,
+        retry: RetryConfig,
+        limits: RateLimitBook,
+        auth: Auth,
+    ) -> Self {
+        let origin = root.origin().ascii_serialization();
+        Self { platform, root, origin, lane, retry, limits, auth }
+    }
+
+    /// The lane requests take, for a platform that sends them its own way.
+    pub(crate) fn lane(&self) -> &Lane {
+        &self.lane
+    }
+
+    /// The URL of `path` (which starts with `/` and may carry a query) under the root.
+    pub(crate) fn endpoint(&self, path: &str) -> Result<Url, PlatformError> {
+        let root = self.root.as_str().trim_end_matches('/');
+        Url::parse(&format!("{root}{path}")).map_err(|_| PlatformError::Unexpected {
+            platform: self.platform,
+            detail: "could not build a request URL".to_owned(),
+        })
+    }
+
+    /// A pagination or redirect target, resolved against `current`, and
+    /// refused unless it stays on the root's host: credentials go nowhere else.
+    pub(crate) fn follow(&self, current: &Url, next: &str) -> Result<Url, PlatformError> {
+        outbound::follow_on_same_host(self.platform, &self.root, current, next)
+    }
+
+    /// The rate-limit state last seen for this host.
+    pub(crate) fn rate_limit(&self) -> RateLimitState {
+        self.limits.get(self.platform, &self.origin)
+    }
+
+    /// Records that the host limited us until `until` or, when it named no
+    /// time, for a wait that grows with each such limit in a row; and says so.
+    pub(crate) fn rate_limited(&self, until: Option<DateTime<Utc>>) -> PlatformError {
+        let until = until.unwrap_or_else(|| self.limits.limited_without_time(self.platform, &self.origin));
+        self.limits.limited_until(self.platform, &self.origin, until);
+        PlatformError::RateLimited { platform: self.platform, until }
+    }
+
+    /// `repository` is not there, or not visible to these credentials.
+    pub(crate) fn not_found(&self, repository: &RepoName) -> PlatformError {
+        PlatformError::RepositoryNotFound { platform: self.platform, repository: repository.to_string() }
+    }
+}
+
+/// What sets one platform's requests apart. The rest of their path,
+/// [`Dialect::get`], is the same for all.
+pub(crate) trait Dialect: Sync {
+    /// The API this session talks to.
+    fn api(&self) -> &Api;
+
+    /// Sends one GET authenticated with `auth`: through the lane, unless the
+    /// platform has its own client.
+    fn send(&self, url: &Url, auth: &AuthHeader) -> impl Future<Output = Result<Reply, SendError>> + Send {
+        self.api().lane.get(url, auth)
+    }
+
+    /// What a 403 or a 429 means here: each platform says "rate limited" and
+    /// "permission missing" its own way.
+    fn refused(&self, status: u16, reply: &Reply, repository: Option<&RepoName>) -> PlatformError;
+
+    /// `GET url` with the session's credentials, retried when transient,
+    /// its rate-limit headers recorded, and its status sorted: only a 2xx
+    /// comes back as `Ok`; a 404 is `RepositoryNotFound` when the request
+    /// was about `repository`.
+    fn get(
+        &self,
+        url: &Url,
+        repository: Option<&RepoName>,
+    ) -> impl Future<Output = Result<Reply, PlatformError>> + Send {
+        async move {
+            let api = self.api();
+            let platform = api.platform;
+            // `endpoint` and `follow` already keep to the root; checked again
+            // where the credentials are attached.
+            if url.origin() != api.root.origin() {
+                let detail = "a request for another host; not sent".to_owned();
+                return Err(PlatformError::Unexpected { platform, detail });
+            }
+            let auth = api.auth.header().await?;
+            let reply = with_retry(platform, &api.retry, || self.send(url, &auth)).await?;
+            api.limits.observe(platform, &api.origin, &reply.headers);
+            let status = reply.status.as_u16();
+            match status {
+                200..=299 => {
+                    api.limits.succeeded(platform, &api.origin);
+                    Ok(reply)
+                }
+                300..=399 => Err(outbound::redirect_refused(platform)),
+                401 => Err(PlatformError::CredentialsRejected { platform, status }),
+                403 | 429 => Err(self.refused(status, &reply, repository)),
+                404 => Err(match repository {
+                    Some(repository) => api.not_found(repository),
+                    None => response::unexpected_status(platform, status, &reply.body),
+                }),
+                _ => Err(response::unexpected_status(platform, status, &reply.body)),
+            }
+        }
+    }
+}
