@@ -6,7 +6,7 @@ stored already, and no JSON Schema states them:
 
 1. a service mapping's `repo` must be one of the body's `repositories`;
 2. repositories are distinct without regard to case (`uniqueItems` compares
-   exactly), and service names are distinct in a body;
+   exactly), and service names are distinct in a body (compared in NFC);
 3. on PUT, credentials and repository names must be of the stored
    connection's platform, and a repository that a kept mapping names must
    stay;
@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import unicodedata
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -82,13 +83,14 @@ def _name_for(platform: str, name: str, index: int) -> str:
 
 
 def _fix_mappings(mappings: list[dict], repositories: list[str]) -> list[dict]:
-    """Each mapping names one of `repositories`; service names distinct."""
+    """Each mapping names one of `repositories`; service names distinct (in NFC, as the server compares them)."""
     names: set[str] = set()
     fixed = []
     for i, mapping in enumerate(mappings):
-        if mapping.get("serviceName") in names:
+        name = unicodedata.normalize("NFC", mapping.get("serviceName", ""))
+        if name in names:
             continue
-        names.add(mapping.get("serviceName"))
+        names.add(name)
         fixed.append({**mapping, "repo": repositories[i % len(repositories)]})
     return fixed
 

@@ -22,10 +22,10 @@ use crate::{dto, envelope, routes};
     ),
     components(
         schemas(dto::CreateConnectionRequest, dto::UpdateConnectionRequest, envelope::ErrorEnvelope),
-        responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
-            InternalError, Unavailable),
+        responses(BadRequest, Unauthorized, Forbidden, NotFound, RequestTimeout, Conflict, PayloadTooLarge,
+            UnsupportedMediaType, TooManyRequests, InternalError, Unavailable),
     ),
-    modifiers(&BearerAuth, &RequestIdHeader, &CreatedLinks),
+    modifiers(&BearerAuth, &CommonHeaders, &CreatedLinks),
     tags((name = "repos", description = "Repo connections"), (name = "operations", description = "Health and metadata")),
 )]
 #[derive(Debug)]
@@ -58,19 +58,30 @@ fn request_id_header() -> utoipa::openapi::header::Header {
         .build()
 }
 
-fn retry_after_header(description: &str) -> utoipa::openapi::header::Header {
+fn seconds_header(description: &str) -> utoipa::openapi::header::Header {
     HeaderBuilder::new()
         .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
         .description(Some(description))
         .build()
 }
 
-/// Adds `X-Request-Id` to every response of every operation (the shared
-/// error responses state it themselves).
-#[derive(Debug)]
-struct RequestIdHeader;
+/// `RateLimit-Limit`, `-Remaining` and `-Reset`: on every answer to a
+/// request whose key was accepted.
+fn rate_limit_headers() -> [(&'static str, utoipa::openapi::header::Header); 3] {
+    [
+        ("RateLimit-Limit", seconds_header("Requests per minute the key may send (to this process).")),
+        ("RateLimit-Remaining", seconds_header("Requests the key may send right now.")),
+        ("RateLimit-Reset", seconds_header("Seconds until the key's allowance is whole again.")),
+    ]
+}
 
-impl Modify for RequestIdHeader {
+/// Adds `X-Request-Id` to every response of every operation, and the rate
+/// limit headers to those of operations that take a key (the shared error
+/// responses state their headers themselves).
+#[derive(Debug)]
+struct CommonHeaders;
+
+impl Modify for CommonHeaders {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for item in openapi.paths.paths.values_mut() {
             let operations = [
@@ -84,9 +95,13 @@ impl Modify for RequestIdHeader {
                 &mut item.trace,
             ];
             for operation in operations.into_iter().flatten() {
+                let keyed = operation.security.is_some();
                 for response in operation.responses.responses.values_mut() {
                     if let RefOr::T(response) = response {
                         response.headers.insert(REQUEST_ID.to_owned(), request_id_header());
+                        if keyed {
+                            response.headers.extend(rate_limit_headers().map(|(n, h)| (n.to_owned(), h)));
+                        }
                     }
                 }
             }
@@ -162,30 +177,41 @@ macro_rules! error_responses {
 error_responses! {
     /// 400.
     BadRequest => |"`VALIDATION_ERROR`: a field, header, query parameter or the path id broke a rule; \
-        `error.details` lists every one, each at its JSON pointer or name."| [];
+        `error.details` lists every one, each at its JSON pointer or name."| rate_limit_headers();
     /// 401.
     Unauthorized => |"`UNAUTHORIZED`: no key, another scheme, or an unknown or revoked key."|
         [("WWW-Authenticate", string_header("`Bearer`"))];
     /// 403.
     Forbidden => |"`FORBIDDEN`: the key lacks the permission, or names another project; on POST and PUT also \
-        `QUOTA_EXCEEDED`, with `limit`, `used` and `requested` in `details`."| [];
+        `QUOTA_EXCEEDED`, with `limit`, `used` and `requested` in `details`."| rate_limit_headers();
     /// 404.
-    NotFound => |"`NOT_FOUND`: no such connection in the project (or no such project)."| [];
+    NotFound => |"`NOT_FOUND`: no such connection in the project (or no such project)."| rate_limit_headers();
+    /// 408.
+    RequestTimeout => |"`REQUEST_TIMEOUT`: the body did not arrive in time."| rate_limit_headers();
     /// 409.
     Conflict => |"`CONFLICT`: a repository or service name is held by another connection of the project \
         (`details[].connectionId`), or the connection is being changed by another request; on POST also \
         `IDEMPOTENCY_KEY_CONFLICT` (the key was used with another body) and `IDEMPOTENCY_KEY_IN_USE` \
-        (its first request still runs; with `Retry-After`)."|
-        [("Retry-After", retry_after_header("Seconds to wait; with `IDEMPOTENCY_KEY_IN_USE`."))];
+        (its first request still runs; with `Retry-After`)."| {
+            let [limit, remaining, reset] = rate_limit_headers();
+            [("Retry-After", seconds_header("Seconds to wait; with `IDEMPOTENCY_KEY_IN_USE`.")), limit, remaining, reset]
+        };
     /// 413.
-    PayloadTooLarge => |"`PAYLOAD_TOO_LARGE`: the body is over 1 MiB."| [];
+    PayloadTooLarge => |"`PAYLOAD_TOO_LARGE`: the body is over 1 MiB."| rate_limit_headers();
     /// 415.
-    UnsupportedMediaType => |"`UNSUPPORTED_MEDIA_TYPE`: a body not sent as `application/json`."| [];
+    UnsupportedMediaType => |"`UNSUPPORTED_MEDIA_TYPE`: a body not sent as `application/json`."| rate_limit_headers();
+    /// 429.
+    TooManyRequests => |"`RATE_LIMITED`: the key sent more requests than its rate allows."| {
+        let [limit, remaining, reset] = rate_limit_headers();
+        [("Retry-After", seconds_header("Seconds until the key may send again.")), limit, remaining, reset]
+    };
     /// 500.
-    InternalError => |"`INTERNAL_ERROR`: never with a cause; quote `error.requestId`."| [];
+    InternalError => |"`INTERNAL_ERROR`: never with a cause; quote `error.requestId`."| rate_limit_headers();
     /// 503.
-    Unavailable => |"`SERVICE_UNAVAILABLE`: the database is unreachable."|
-        [("Retry-After", retry_after_header("Seconds to wait before retrying."))];
+    Unavailable => |"`SERVICE_UNAVAILABLE`: the database is unreachable."| {
+        let [limit, remaining, reset] = rate_limit_headers();
+        [("Retry-After", seconds_header("Seconds to wait before retrying.")), limit, remaining, reset]
+    };
 }
 
 /// `X-Project-Id`, on every operation of a project (the extractor

@@ -125,26 +125,31 @@ impl From<CredentialsBody> for CredentialsDraft {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceMappingBody {
-    /// The service name as it appears in logs: 1 to 128 printable characters, no
-    /// leading or trailing whitespace; unique in the project.
+    /// The service name as it appears in logs: 1 to 128 printable characters (no
+    /// control or invisible format characters), no leading or trailing
+    /// whitespace; unique in the project, compared in Unicode NFC. The pattern's
+    /// characters past U+FFFF stand as themselves (JSON Schema patterns are
+    /// ECMA-262 with the `u` flag, where `\u{..}` would do; Python's `re` has no
+    /// such escape).
     #[schema(
         required,
         nullable = false,
         min_length = 1,
         max_length = 128,
-        pattern = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$"
+        pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2\\u1680\\u180e\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u2064\\u2066-\\u206f\\u3000\\ufeff\\ufff9-\\ufffb\u{110BD}\u{110CD}\u{13430}-\u{1343F}\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0001}\u{E0020}-\u{E007F}](?:[^\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb\u{110BD}\u{110CD}\u{13430}-\u{1343F}\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0001}\u{E0020}-\u{E007F}]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2\\u1680\\u180e\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u2064\\u2066-\\u206f\\u3000\\ufeff\\ufff9-\\ufffb\u{110BD}\u{110CD}\u{13430}-\u{1343F}\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0001}\u{E0020}-\u{E007F}])?$"
     )]
     pub service_name: Option<String>,
     /// One of the connection's `repositories` (compared without regard to case).
     #[schema(required, nullable = false, min_length = 3, pattern = r"^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)+$")]
     pub repo: Option<String>,
     /// Subdirectory inside the repo, relative to its root: `""` (the default) is the
-    /// root; `src` is stored as `src/`. No leading `/`, no `.` or `..` segments, no
-    /// empty segments, no backslash, no control characters.
+    /// root; `src` is stored as `src/`. At most 1024 characters, a final `/` not
+    /// counted; no leading `/`, no `.` or `..` segments, no empty segments, no
+    /// backslash, no control characters.
     #[schema(
         nullable = false,
-        max_length = 1024,
-        pattern = r"^(?!/)(?!.*//)(?!(?:.*/)?\.\.?(?:/|$))[^\\\u0000-\u001f\u007f-\u009f]*$"
+        max_length = 1025,
+        pattern = r"^(?!/)(?!.*//)(?!(?:.*/)?\.\.?(?:/|$))(?!.{1024}[^/])[^\\\u0000-\u001f\u007f-\u009f]*$"
     )]
     pub path_prefix: Option<String>,
     /// Branch analyses reason about (a git branch name, as `git check-ref-format

@@ -13,6 +13,7 @@
 
 use std::borrow::Cow;
 
+use serde_json::json;
 use utoipa::openapi::schema::{
     AdditionalProperties, AnyOfBuilder, ArrayItems, ObjectBuilder, OneOfBuilder, Schema, Type,
 };
@@ -135,8 +136,14 @@ fn with_repository_items(body: &mut Object, items: RefOr<Schema>) {
 
 /// The create body of one platform: the derived [`CreateConnectionBody`]
 /// with `platform` fixed and the platform's credentials and names.
-fn create_for(platform: PlatformName, credentials: RefOr<Schema>, repository: RefOr<Schema>) -> RefOr<Schema> {
+fn create_for(
+    platform: PlatformName,
+    credentials: RefOr<Schema>,
+    repository: RefOr<Schema>,
+    example: serde_json::Value,
+) -> RefOr<Schema> {
     let mut body = derived_object::<CreateConnectionBody>();
+    body.examples = vec![example];
     let name = serde_json::to_value(platform).unwrap_or_default();
     body.title = name.as_str().map(|p| format!("{p} connection"));
     body.description = None;
@@ -162,16 +169,34 @@ impl PartialSchema for CreateConnectionRequest {
                 PlatformName::Github,
                 reference::<TokenCredentials>(),
                 repository_name(GITHUB_REPOSITORY, "owner/repo"),
+                json!({
+                    "platform": "github",
+                    "credentials": {"token": "ghp_your_token_here"},
+                    "repositories": ["acme/checkout-api", "acme/billing-worker"],
+                    "serviceMappings": [{"serviceName": "checkout-api", "repo": "acme/checkout-api",
+                                         "pathPrefix": "src/", "defaultBranch": "main"}],
+                    "lookbackDays": 30
+                }),
             ))
             .item(create_for(
                 PlatformName::Gitlab,
                 reference::<TokenCredentials>(),
                 repository_name(GITLAB_REPOSITORY, "group/project or group/subgroup/.../project"),
+                json!({
+                    "platform": "gitlab",
+                    "credentials": {"token": "glpat-your-token-here", "baseUrl": "https://gitlab.company.com"},
+                    "repositories": ["acme/platform/checkout-api"]
+                }),
             ))
             .item(create_for(
                 PlatformName::Bitbucket,
                 bitbucket_credentials.into(),
                 repository_name(BITBUCKET_REPOSITORY, "workspace/repo-slug"),
+                json!({
+                    "platform": "bitbucket",
+                    "credentials": {"email": "dev@acme.io", "apiToken": "ATATT3xFfGF0your-token"},
+                    "repositories": ["acme-workspace/payments"]
+                }),
             ))
             .into()
     }

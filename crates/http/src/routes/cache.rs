@@ -14,6 +14,7 @@ use crate::extract::{ConnectionPath, PullRequestQuery, Read, Scoped, Write};
     responses((status = 202, description = "Every repository of the connection is due for a sync now.", body = Envelope<SyncRequested>),
         (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
         (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn request_sync<A: CodeReposApi>(
@@ -39,6 +40,7 @@ pub async fn request_sync<A: CodeReposApi>(
     responses((status = 200, description = "One page of the cached pull requests, newest merge first.", body = Page<PullRequestView>),
         (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
         (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn list_pull_requests<A: CodeReposApi>(

@@ -32,6 +32,7 @@ pub(crate) fn ok<T: serde::Serialize>(data: T) -> HttpResponse {
         (status = 200, description = "One page of the project's connections, in creation order.", body = Page<ConnectionView>),
         (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
         (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn list_connections<A: CodeReposApi>(
@@ -49,6 +50,7 @@ pub async fn list_connections<A: CodeReposApi>(
     responses((status = 200, description = "The connection.", body = Envelope<ConnectionView>),
         (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
         (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn get_connection<A: CodeReposApi>(
@@ -112,8 +114,10 @@ fn stored_response(response: StoredResponse, replayed: bool) -> HttpResponse {
             )),
         (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 408, response = crate::openapi::RequestTimeout),
         (status = 409, response = crate::openapi::Conflict), (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 429, response = crate::openapi::TooManyRequests),
         (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn create_connection<A: CodeReposApi>(
@@ -144,8 +148,10 @@ pub async fn create_connection<A: CodeReposApi>(
     responses((status = 200, description = "Updated.", body = Envelope<Updated>),
         (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 408, response = crate::openapi::RequestTimeout),
         (status = 409, response = crate::openapi::Conflict), (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 429, response = crate::openapi::TooManyRequests),
         (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn update_connection<A: CodeReposApi>(
@@ -163,6 +169,7 @@ pub async fn update_connection<A: CodeReposApi>(
     responses((status = 200, description = "Deleted, with its cached data.", body = Envelope<Deleted>),
         (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
         (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn delete_connection<A: CodeReposApi>(
@@ -179,6 +186,7 @@ pub async fn delete_connection<A: CodeReposApi>(
     responses((status = 200, description = "Every repository is back to `pending`.", body = Envelope<Invalidated>),
         (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
         (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn invalidate_cache<A: CodeReposApi>(
