@@ -8,6 +8,7 @@
 #   bash fuzz/run.sh               # the full run: 300 examples per operation, over 2,000 requests
 #   FUZZ_QUICK=1 bash fuzz/run.sh  # the CI run: a few hundred requests
 #
+# Arguments go to `st run` (`--include-path-regex sync`, `--mode negative`).
 # FUZZ_EXAMPLES overrides the examples per operation, FUZZ_PHASES the phases
 # (examples,coverage,fuzzing,stateful), FUZZ_SEED fixes the seed,
 # FUZZ_VENV where schemathesis is installed, FUZZ_KEEP=1 keeps the work
@@ -100,7 +101,7 @@ status=0
   --generation-database none \
   --no-color \
   --report junit --report-dir "$WORK/report" \
-  "${SEED_ARGS[@]}") || status=$?
+  "${SEED_ARGS[@]}" "$@") || status=$?
 ELAPSED=$(( $(date +%s) - STARTED ))
 
 REQUESTS=$(cat "$WORK/requests" 2>/dev/null || echo "?")

@@ -127,10 +127,11 @@ impl From<CredentialsBody> for CredentialsDraft {
 pub struct ServiceMappingBody {
     /// The service name as it appears in logs: 1 to 128 printable characters (no
     /// control or invisible format characters), no leading or trailing
-    /// whitespace; unique in the project, compared in Unicode NFC. The pattern's
-    /// characters past U+FFFF stand as themselves (JSON Schema patterns are
-    /// ECMA-262 with the `u` flag, where `\u{..}` would do; Python's `re` has no
-    /// such escape).
+    /// whitespace; unique in the project, compared in Unicode NFC.
+    // The classes are the domain's (`tests/http/openapi_document.rs` checks them
+    // against it, character by character). Characters past U+FFFF stand in the
+    // pattern as themselves: Rust's `\u{..}` escapes below, not the regex's, since
+    // ECMA-262 spells them `\u{..}` (with the `u` flag) and Python's `re` cannot.
     #[schema(
         required,
         nullable = false,
