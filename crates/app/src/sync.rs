@@ -11,7 +11,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use sigsentry_domain::{Credentials, next_attempt_at};
 use sigsentry_ports::{
     Aad, Clock, CredentialCipher, PlatformClient, PlatformError, PlatformSession, PullRequestWindow, StoreError,
-    SyncFailure, SyncJob, SyncStore, SyncSuccess,
+    SyncFailure, SyncJob, SyncStore, SyncSuccess, TreeSnapshot,
 };
 
 /// How the worker paces itself.
@@ -118,8 +118,12 @@ impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<
         let recorded = match outcome {
             Ok(success) => {
                 let fetched = success.pull_requests.len();
+                let files = match &success.file_tree {
+                    Some(TreeSnapshot::Listed { paths, .. }) => Some(paths.len()),
+                    Some(TreeSnapshot::Unchanged) | None => None,
+                };
                 let result = self.store.complete_sync(&job, success).await;
-                tracing::info!(connection_id = %job.connection_id, repository = %job.repository, fetched, "repository synced");
+                tracing::info!(connection_id = %job.connection_id, repository = %job.repository, fetched, files, "repository synced");
                 result
             }
             Err(error) => {
@@ -150,11 +154,18 @@ impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<
         // One platform session for the whole job: the credentials are read once.
         let session = self.platform.open(self.open_credentials(job)?).await?;
         let info = session.repository(&job.repository).await?;
+        // The files at the default branch, unless it has not moved since the
+        // stored list; an empty repository has no branch and no files.
+        let file_tree = match &info.default_branch {
+            Some(branch) => Some(session.file_tree(&job.repository, branch, job.known_tree_revision.as_deref()).await?),
+            None => None,
+        };
         let window_start = started - TimeDelta::days(i64::from(job.lookback_days.get()));
         let window = PullRequestWindow { merged_since: window_start, updated_since: job.updated_since };
         let pull_requests = session.merged_pull_requests(&job.repository, window).await?;
         Ok(SyncSuccess {
             default_branch: info.default_branch,
+            file_tree,
             pull_requests,
             window_start,
             updated_since: Some(started - TimeDelta::seconds(i64::from(self.config.overlap_secs))),

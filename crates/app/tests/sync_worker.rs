@@ -7,13 +7,14 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 use sigsentry_app::{SyncConfig, SyncWorker};
 use sigsentry_crypto::Keyring;
+use sigsentry_domain::correlation::LineRange;
 use sigsentry_domain::{
     ConnectionId, CredentialKind, Credentials, LookbackDays, Platform, ProjectId, RepoName, Secret, TenantId,
 };
 use sigsentry_ports::{
-    Aad, CachedPullRequest, Clock, CredentialCipher, MergedPullRequest, PlatformClient, PlatformError, PlatformSession,
-    PullRequestQuery, PullRequestWindow, RateLimitState, RepositoryInfo, StoreError, SyncFailure, SyncJob, SyncStore,
-    SyncSuccess,
+    Aad, CachedPullRequest, ChangedFile, Clock, CredentialCipher, MergedPullRequest, PlatformClient, PlatformError,
+    PlatformSession, PullRequestQuery, PullRequestWindow, RateLimitState, RepositoryInfo, StoreError, SyncFailure,
+    SyncJob, SyncStore, SyncSuccess, TreeSnapshot,
 };
 use uuid::Uuid;
 
@@ -65,14 +66,20 @@ impl SyncStore for FakeStore {
     }
 }
 
+/// The branch and the known revision a `file_tree` call was given.
+type TreeCall = (String, Option<String>);
+
 /// Answers every session alike, and records what the worker asked.
 #[derive(Clone)]
 struct FakePlatform {
     /// `Some`: sessions do not open.
     open: Option<PlatformError>,
     repository: Result<RepositoryInfo, PlatformError>,
+    tree: Result<TreeSnapshot, PlatformError>,
     pulls: Result<Vec<MergedPullRequest>, PlatformError>,
     windows: Arc<Mutex<Vec<PullRequestWindow>>>,
+    /// The branch and known revision of each `file_tree` call.
+    trees: Arc<Mutex<Vec<TreeCall>>>,
     /// The secret of each session opened.
     tokens: Arc<Mutex<Vec<String>>>,
     /// The calls made, each with the number of the session it was made on.
@@ -111,6 +118,11 @@ impl PlatformSession for FakeSession {
     async fn repository(&self, _: &RepoName) -> Result<RepositoryInfo, PlatformError> {
         self.called("repository");
         self.platform.repository.clone()
+    }
+    async fn file_tree(&self, _: &RepoName, branch: &str, known: Option<&str>) -> Result<TreeSnapshot, PlatformError> {
+        self.called("file_tree");
+        self.platform.trees.lock().unwrap().push((branch.to_owned(), known.map(str::to_owned)));
+        self.platform.tree.clone()
     }
     async fn merged_pull_requests(
         &self,
@@ -159,6 +171,7 @@ fn job(keys: &Keyring, updated_since: Option<DateTime<Utc>>, tamper: bool) -> Sy
         sealed,
         lookback_days: LookbackDays::new(30).unwrap(),
         updated_since,
+        known_tree_revision: None,
         attempts: 0,
     }
 }
@@ -170,11 +183,17 @@ fn platform(
     FakePlatform {
         open: None,
         repository,
+        tree: Ok(listed("tree1", &["src/checkout.rs"])),
         pulls,
         windows: Arc::default(),
+        trees: Arc::default(),
         tokens: Arc::default(),
         calls: Arc::default(),
     }
+}
+
+fn listed(revision: &str, paths: &[&str]) -> TreeSnapshot {
+    TreeSnapshot::Listed { revision: revision.into(), paths: paths.iter().map(|p| (*p).to_owned()).collect() }
 }
 
 fn main_branch() -> Result<RepositoryInfo, PlatformError> {
@@ -198,7 +217,11 @@ async fn a_successful_sync_records_branch_prs_window_and_high_water_mark() {
         merged_at: now() - TimeDelta::days(2),
         merge_commit_sha: Some("abc123".into()),
         updated_at: now() - TimeDelta::days(2),
-        files: vec!["src/checkout.rs".into()],
+        files: vec![ChangedFile {
+            path: "src/checkout.rs".into(),
+            previous_path: Some("src/cart.rs".into()),
+            ranges: vec![LineRange::new(38, 47)],
+        }],
     };
     let platform = platform(main_branch(), Ok(vec![pr.clone()]));
     assert_eq!(worker(&store, &platform).run_once().await.unwrap(), 1);
@@ -206,15 +229,17 @@ async fn a_successful_sync_records_branch_prs_window_and_high_water_mark() {
     assert_eq!(platform.tokens.lock().unwrap().as_slice(), ["ghp_workertoken000000001"], "credentials opened");
     assert_eq!(
         platform.calls.lock().unwrap().as_slice(),
-        [(1, "repository"), (1, "merged_pull_requests")],
+        [(1, "repository"), (1, "file_tree"), (1, "merged_pull_requests")],
         "one session for the whole job"
     );
+    assert_eq!(platform.trees.lock().unwrap().as_slice(), [("main".to_owned(), None)], "the default branch, listed");
     let window = platform.windows.lock().unwrap()[0];
     assert_eq!(window.merged_since, now() - TimeDelta::days(30));
     assert_eq!(window.updated_since, Some(since), "incremental from the last high-water mark");
     let completed = store.completed.lock().unwrap();
     assert_eq!(completed[0].default_branch.as_deref(), Some("main"));
-    assert_eq!(completed[0].pull_requests, vec![pr]);
+    assert_eq!(completed[0].file_tree, Some(listed("tree1", &["src/checkout.rs"])));
+    assert_eq!(completed[0].pull_requests, vec![pr], "files with their previous paths and ranges");
     assert_eq!(completed[0].updated_since, Some(now() - TimeDelta::seconds(300)));
     assert!(store.failed.lock().unwrap().is_empty());
 }
@@ -282,4 +307,45 @@ async fn a_session_that_does_not_open_is_an_error() {
     let failed = store.failed.lock().unwrap();
     assert_eq!(failed[0].message, unusable.to_string());
     assert_eq!(failed[0].attempts, 1);
+}
+
+#[tokio::test]
+async fn a_known_tree_revision_is_passed_on_and_an_unchanged_tree_recorded() {
+    let store = FakeStore::default();
+    let mut claimed = job(&keyring(), None, false);
+    claimed.known_tree_revision = Some("tree1".into());
+    store.jobs.lock().unwrap().push(claimed);
+    let platform = FakePlatform { tree: Ok(TreeSnapshot::Unchanged), ..platform(main_branch(), Ok(Vec::new())) };
+    worker(&store, &platform).run_once().await.unwrap();
+    assert_eq!(platform.trees.lock().unwrap().as_slice(), [("main".to_owned(), Some("tree1".to_owned()))]);
+    assert_eq!(store.completed.lock().unwrap()[0].file_tree, Some(TreeSnapshot::Unchanged));
+}
+
+#[tokio::test]
+async fn an_empty_repository_has_no_tree_to_list() {
+    let store = FakeStore::default();
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    let empty = Ok(RepositoryInfo { default_branch: None, private: false });
+    let platform = platform(empty, Ok(Vec::new()));
+    worker(&store, &platform).run_once().await.unwrap();
+    assert!(platform.trees.lock().unwrap().is_empty(), "no branch: no tree call");
+    let completed = store.completed.lock().unwrap();
+    assert_eq!(completed[0].file_tree, None);
+    assert_eq!(completed[0].default_branch, None);
+}
+
+#[tokio::test]
+async fn a_tree_that_cannot_be_listed_fails_the_job() {
+    let store = FakeStore::default();
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    let too_big = PlatformError::Unexpected {
+        platform: "GitHub",
+        detail: "the default branch has more than 500000 files; their list is not kept".into(),
+    };
+    let platform = FakePlatform { tree: Err(too_big.clone()), ..platform(main_branch(), Ok(Vec::new())) };
+    worker(&store, &platform).run_once().await.unwrap();
+    assert!(store.completed.lock().unwrap().is_empty());
+    let failed = store.failed.lock().unwrap();
+    assert_eq!(failed[0].message, too_big.to_string());
+    assert!(platform.windows.lock().unwrap().is_empty(), "no PR fetch after the tree failed");
 }

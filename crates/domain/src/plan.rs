@@ -1,5 +1,6 @@
 //! Plans and the repository quota they set.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -126,6 +127,39 @@ impl QuotaExceeded {
             Ok(())
         }
     }
+
+    /// The check of a write that gives one connection the repositories keyed
+    /// `after` in place of those keyed `before` (none for a new connection),
+    /// in a project that holds `project_count` repositories over all its
+    /// connections: the repositories the write drops free their slots, so
+    /// swapping one repository for another at the limit is allowed, and only
+    /// those it adds count as requested. Keys are `RepoName::key`s, each
+    /// listed once per side.
+    ///
+    /// ```
+    /// use sigsentry_domain::QuotaExceeded;
+    /// // At the limit of 3, swapping a for c is allowed; adding c is not.
+    /// assert!(QuotaExceeded::check_replacement(3, 3, &["a", "b"], &["b", "c"]).is_ok());
+    /// let refused = QuotaExceeded::check_replacement(3, 3, &["a", "b"], &["a", "b", "c"]);
+    /// assert_eq!(refused, Err(QuotaExceeded { limit: 3, used: 3, requested: 1 }));
+    /// ```
+    ///
+    /// # Errors
+    /// [`QuotaExceeded`] with the limit, the count without the dropped
+    /// repositories, and the number added.
+    pub fn check_replacement(
+        limit: u32,
+        project_count: u32,
+        before: &[impl AsRef<str>],
+        after: &[impl AsRef<str>],
+    ) -> Result<(), QuotaExceeded> {
+        let before: HashSet<&str> = before.iter().map(AsRef::as_ref).collect();
+        let after: HashSet<&str> = after.iter().map(AsRef::as_ref).collect();
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let removed = count(before.difference(&after).count());
+        let added = count(after.difference(&before).count());
+        Self::check(limit, project_count.saturating_sub(removed), added)
+    }
 }
 
 #[cfg(test)]
@@ -137,6 +171,23 @@ mod tests {
         assert!(QuotaExceeded::check(5, 3, 2).is_ok());
         assert_eq!(QuotaExceeded::check(5, 4, 2), Err(QuotaExceeded { limit: 5, used: 4, requested: 2 }));
         assert!(QuotaExceeded::check(5, 9, 0).is_ok(), "removing or keeping repos is never refused");
+    }
+
+    #[test]
+    fn replacing_frees_the_dropped_and_counts_the_added() {
+        let none: &[&str] = &[];
+        assert!(QuotaExceeded::check_replacement(5, 3, none, &["a", "b"]).is_ok(), "a creation counts all");
+        assert_eq!(
+            QuotaExceeded::check_replacement(5, 4, none, &["a", "b"]),
+            Err(QuotaExceeded { limit: 5, used: 4, requested: 2 })
+        );
+        assert!(QuotaExceeded::check_replacement(2, 2, &["a", "b"], &["a", "c"]).is_ok(), "a swap at the limit");
+        assert_eq!(
+            QuotaExceeded::check_replacement(2, 2, &["a"], &["a", "c"]),
+            Err(QuotaExceeded { limit: 2, used: 2, requested: 1 })
+        );
+        assert!(QuotaExceeded::check_replacement(1, 9, &["a", "b"], &["a"]).is_ok(), "dropping is never refused");
+        assert!(QuotaExceeded::check_replacement(1, 0, &["a"], &["b", "c"]).is_err(), "a count below the dropped");
     }
 
     #[test]

@@ -11,8 +11,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, ResponseError};
+use actix_web::{Error, HttpMessage, ResponseError, web};
 use futures_util::FutureExt;
+use sigsentry_telemetry::Metrics;
 
 use crate::error::{ApiError, ErrorCode, from_status};
 use crate::rate_limit::RateVerdict;
@@ -32,6 +33,7 @@ pub async fn request_context(
     let id = request_id::choose(req.headers());
     let method = req.method().clone();
     let path = req.path().to_owned();
+    let request_metrics = req.app_data::<web::Data<Metrics>>().cloned();
 
     let outcome = request_id::scope(id.clone(), async move {
         match AssertUnwindSafe(next.call(req)).catch_unwind().await {
@@ -55,6 +57,12 @@ pub async fn request_context(
         }
     })
     .await;
+    let metrics = request_metrics.clone();
+    let record = |route: &str, status: u16| {
+        if let Some(metrics) = &metrics {
+            metrics.http_request(method.as_str(), route, status, started.elapsed());
+        }
+    };
     let log = |status: u16| {
         tracing::info!(
             request_id = %id,
@@ -81,10 +89,13 @@ pub async fn request_context(
                     headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
                 }
             }
+            let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+            record(&route, response.status().as_u16());
             log(response.status().as_u16());
             Ok(response)
         }
         Err((response, api)) => {
+            record("unmatched", response.status().as_u16());
             log(response.status().as_u16());
             Err(InternalError::from_response(api, response).into())
         }

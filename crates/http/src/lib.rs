@@ -28,6 +28,8 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, web};
 use sigsentry_app::CodeReposApi;
 
+use sigsentry_telemetry::Metrics;
+
 use crate::rate_limit::RateLimiter;
 
 /// What the HTTP adapter enforces itself, to protect the process.
@@ -37,22 +39,66 @@ pub struct HttpSettings {
     pub rate_limit_per_minute: u32,
     /// Longest wait for a whole request body (`SIGSENTRY_BODY_TIMEOUT_SECS`).
     pub body_timeout: std::time::Duration,
+    /// Serve `GET /metrics` here (`false` when it has a listener of its own).
+    pub serve_metrics: bool,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { rate_limit_per_minute: 1200, body_timeout: std::time::Duration::from_secs(10) }
+        Self { rate_limit_per_minute: 1200, body_timeout: std::time::Duration::from_secs(10), serve_metrics: true }
+    }
+}
+
+/// What every worker thread of one server shares: the settings, the rate
+/// limiter (one count per key, not one per thread) and the metrics.
+#[derive(Debug, Clone)]
+pub struct HttpShared {
+    settings: web::Data<HttpSettings>,
+    limiter: web::Data<RateLimiter>,
+    metrics: Metrics,
+}
+
+impl HttpShared {
+    /// Shared state for a server with `settings`, recording into `metrics`.
+    pub fn new(settings: HttpSettings, metrics: Metrics) -> Self {
+        let limiter = web::Data::new(RateLimiter::new(settings.rate_limit_per_minute));
+        Self { settings: web::Data::new(settings), limiter, metrics }
     }
 }
 
 /// The whole application: routes, middleware and the service, ready for an
-/// `HttpServer` (or `actix_web::test`). Build the limiter once per server
-/// (`web::Data::new(RateLimiter::new(..))`) and share it between workers,
-/// or each worker thread would count on its own.
+/// `HttpServer` (or `actix_web::test`). Build `shared` once per server.
 pub fn build_app<A: CodeReposApi>(
     service: A,
-    settings: HttpSettings,
-    limiter: web::Data<RateLimiter>,
+    shared: HttpShared,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let serve_metrics = shared.settings.serve_metrics;
+    App::new()
+        .app_data(web::Data::new(service))
+        .app_data(shared.settings)
+        .app_data(shared.limiter)
+        .app_data(web::Data::new(shared.metrics))
+        .configure(routes::configure::<A>)
+        .configure(|cfg| {
+            if serve_metrics {
+                routes::metrics_route(cfg);
+            }
+        })
+        .default_service(web::to(routes::no_route))
+        .wrap(from_fn(context::request_context))
+}
+
+/// An app serving only `GET /metrics` (for `SIGSENTRY_METRICS_LISTEN`).
+pub fn metrics_app(
+    metrics: Metrics,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -63,10 +109,7 @@ pub fn build_app<A: CodeReposApi>(
     >,
 > {
     App::new()
-        .app_data(web::Data::new(service))
-        .app_data(web::Data::new(settings))
-        .app_data(limiter)
-        .configure(routes::configure::<A>)
+        .app_data(web::Data::new(metrics))
+        .configure(routes::metrics_route)
         .default_service(web::to(routes::no_route))
-        .wrap(from_fn(context::request_context))
 }

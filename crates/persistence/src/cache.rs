@@ -1,17 +1,19 @@
 //! The parts of the repo cache and of sync scheduling that do not depend on
 //! the backend: both adapters call these, so they cannot drift apart.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sigsentry_domain::SyncState;
 use sigsentry_ports::{MergedPullRequest, StoreError};
 
-/// Rows per multi-row INSERT of PRs (10 columns) and of files (4 columns):
-/// far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters,
-/// and few enough statements for a first sync of thousands of PRs.
+/// Rows per multi-row INSERT of PRs (10 columns), of PR files (6 columns)
+/// and of tree files (4 columns): far below SQLite's 32,766 and
+/// PostgreSQL's 65,535 bound parameters, and few enough statements for a
+/// first sync of thousands of PRs or of a 200,000-file tree.
 pub(crate) const PULL_REQUEST_CHUNK: usize = 1_000;
 pub(crate) const FILE_CHUNK: usize = 4_000;
+pub(crate) const TREE_CHUNK: usize = 7_000;
 
 /// What a repository whose stored connection no longer reads back (a corrupt
 /// row, or a value a newer release wrote) is marked with instead of being
@@ -72,7 +74,9 @@ pub(crate) fn latest_by_number(pull_requests: Vec<MergedPullRequest>) -> Vec<Mer
     by_number
         .into_values()
         .map(|mut pr| {
-            pr.files = pr.files.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+            // A path is one row: of two entries for one path, the first is kept.
+            pr.files.sort_by(|a, b| a.path.cmp(&b.path));
+            pr.files.dedup_by(|later, earlier| later.path == earlier.path);
             pr
         })
         .collect()
@@ -123,6 +127,7 @@ pub(crate) fn earliest_due(
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
+    use sigsentry_ports::ChangedFile;
 
     use super::*;
 
@@ -139,7 +144,7 @@ mod tests {
             merged_at: at(0),
             merge_commit_sha: None,
             updated_at: at(updated),
-            files: files.iter().map(|f| (*f).to_owned()).collect(),
+            files: files.iter().map(|f| ChangedFile::path_only(*f)).collect(),
         }
     }
 
@@ -148,9 +153,9 @@ mod tests {
         let kept =
             latest_by_number(vec![pr(2, 5, &["b", "a", "b"]), pr(1, 1, &[]), pr(2, 3, &["old"]), pr(2, 5, &["c"])]);
         assert_eq!(kept.iter().map(|p| p.number).collect::<Vec<_>>(), [1, 2]);
-        assert_eq!(kept[1].files, ["c"], "a tie keeps the later entry");
+        assert_eq!(kept[1].files, [ChangedFile::path_only("c")], "a tie keeps the later entry");
         let kept = latest_by_number(vec![pr(2, 5, &["b", "a", "b"]), pr(2, 3, &["old"])]);
-        assert_eq!(kept[0].files, ["a", "b"]);
+        assert_eq!(kept[0].files, [ChangedFile::path_only("a"), ChangedFile::path_only("b")]);
     }
 
     #[test]

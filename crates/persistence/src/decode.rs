@@ -1,20 +1,26 @@
-//! Reading stored values back into domain types, the same for both
-//! dialects. Each adapter turns its rows (text or native columns) into the
-//! `Stored*` shapes below; the rules that rebuild and re-check the domain
-//! values live here once.
+//! Reading stored rows back into domain types: the one place that rebuilds
+//! and re-checks domain values (ids and times already come typed from
+//! `sql_types`; the text columns are parsed and checked here).
 //!
 //! Reading back never panics: a value that no longer parses is reported as
 //! [`StoreError::Unexpected`].
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
 use sigsentry_domain::{
-    BaseUrl, BaseUrlPolicy, BranchName, ConnectionId, CredentialKind, CredentialSummary, Invalid, LookbackDays,
-    PathPrefix, Platform, ProjectId, RepoConnection, RepoName, RepoSyncStatus, ServiceMapping, ServiceName, SyncState,
-    TenantId, corrupt,
+    BaseUrl, BaseUrlPolicy, BranchName, CredentialKind, CredentialSummary, Invalid, LookbackDays, PathPrefix,
+    PermissionSet, Platform, ProjectId, RepoConnection, RepoName, RepoSyncStatus, ServiceMapping, ServiceName,
+    SyncState, corrupt,
 };
-use sigsentry_ports::StoreError;
+use sigsentry_ports::{
+    ApiKeyRecord, CachedPullRequest, ChangedFile, MergedPullRequest, Project, SealedSecret, StoreError, SyncJob, Tenant,
+};
+use uuid::Uuid;
+
+use crate::cache::{read_attempts, read_number};
+use crate::rows::{ApiKeyRow, ConnectionRow, MappingRow, ProjectRow, PullRequestRow, RepoRow, TenantRow};
+use crate::sql_types::{DbId, DbTime};
 
 /// Stored URLs were checked when written; reading them back must not fail
 /// because the private-address policy changed since.
@@ -41,49 +47,70 @@ pub(crate) fn count_u32(n: impl TryInto<u32>) -> u32 {
 }
 
 /// A stored base URL read back.
-pub(crate) fn base_url(value: Option<&str>) -> Result<Option<BaseUrl>, StoreError> {
+fn base_url(value: Option<&str>) -> Result<Option<BaseUrl>, StoreError> {
     value.map(|u| check(BaseUrl::parse(u, STORED_URL_POLICY), "credential base URL")).transpose()
 }
 
-/// A connection row, with ids and times already decoded by the dialect.
-pub(crate) struct StoredConnection {
-    pub id: ConnectionId,
-    pub tenant_id: TenantId,
-    pub project_id: ProjectId,
-    pub platform: String,
-    pub credential_kind: String,
-    pub credential_hint: Option<String>,
-    pub base_url: Option<String>,
-    pub credentials_updated_at: DateTime<Utc>,
-    pub lookback_days: i64,
-    pub is_active: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub version: i64,
+pub(crate) fn tenant(row: TenantRow) -> Result<Tenant, StoreError> {
+    Ok(Tenant {
+        id: row.id.into(),
+        name: row.name,
+        plan: parse(&row.plan, "tenant plan")?,
+        created_at: row.created_at.into(),
+    })
 }
 
-/// A repository row of a connection.
-pub(crate) struct StoredRepo {
-    pub name: String,
-    pub sync_state: String,
-    pub last_synced_at: Option<DateTime<Utc>>,
-    pub sync_error: Option<String>,
-    pub default_branch: Option<String>,
+pub(crate) fn project(row: ProjectRow) -> Project {
+    Project { id: row.id.into(), tenant_id: row.tenant_id.into(), name: row.name, created_at: row.created_at.into() }
 }
 
-/// A service-mapping row of a connection.
-pub(crate) struct StoredMapping {
-    pub service_name: String,
-    pub repo: String,
-    pub path_prefix: String,
-    pub default_branch: Option<String>,
+pub(crate) fn api_key(row: ApiKeyRow) -> Result<ApiKeyRecord, StoreError> {
+    // An empty set is stored as "", which `parse_list` refuses.
+    let permissions = if row.permissions.is_empty() {
+        PermissionSet::default()
+    } else {
+        check(PermissionSet::parse_list(&row.permissions), "API key permissions")?
+    };
+    Ok(ApiKeyRecord {
+        id: row.id.into(),
+        tenant_id: row.tenant_id.into(),
+        project_id: row.project_id.map(ProjectId::from),
+        name: row.name,
+        permissions,
+        created_at: row.created_at.into(),
+        revoked_at: row.revoked_at.map(DbTime::into),
+    })
+}
+
+/// Builds full connections from their rows, in the order of `rows`. Child
+/// rows must be in position order.
+pub(crate) fn connections(
+    rows: Vec<ConnectionRow>,
+    repos: Vec<RepoRow>,
+    mappings: Vec<MappingRow>,
+) -> Result<Vec<RepoConnection>, StoreError> {
+    let mut repos_of: HashMap<DbId, Vec<RepoRow>> = HashMap::new();
+    for row in repos {
+        repos_of.entry(row.connection_id).or_default().push(row);
+    }
+    let mut mappings_of: HashMap<DbId, Vec<MappingRow>> = HashMap::new();
+    for row in mappings {
+        mappings_of.entry(row.connection_id).or_default().push(row);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let repos = repos_of.remove(&row.id).unwrap_or_default();
+            let mappings = mappings_of.remove(&row.id).unwrap_or_default();
+            connection(row, repos, mappings)
+        })
+        .collect()
 }
 
 /// Rebuilds a full connection; child rows in position order.
-pub(crate) fn connection(
-    row: StoredConnection,
-    repos: Vec<StoredRepo>,
-    mappings: Vec<StoredMapping>,
+fn connection(
+    row: ConnectionRow,
+    repos: Vec<RepoRow>,
+    mappings: Vec<MappingRow>,
 ) -> Result<RepoConnection, StoreError> {
     let platform: Platform = parse(&row.platform, "connection platform")?;
     let mut repositories = Vec::with_capacity(repos.len());
@@ -93,7 +120,7 @@ pub(crate) fn connection(
         sync.push(RepoSyncStatus {
             repository: name.clone(),
             state: check(SyncState::parse(&repo.sync_state), "repository sync state")?,
-            last_synced_at: repo.last_synced_at,
+            last_synced_at: repo.last_synced_at.map(DbTime::into),
             error: repo.sync_error,
             default_branch: repo.default_branch,
         });
@@ -114,23 +141,65 @@ pub(crate) fn connection(
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(RepoConnection {
-        id: row.id,
-        tenant_id: row.tenant_id,
-        project_id: row.project_id,
+        id: row.id.into(),
+        tenant_id: row.tenant_id.into(),
+        project_id: row.project_id.into(),
         platform,
         credentials: CredentialSummary {
             kind: check(CredentialKind::parse(&row.credential_kind), "credential kind")?,
             hint: row.credential_hint,
             base_url: base_url(row.base_url.as_deref())?,
-            updated_at: row.credentials_updated_at,
+            updated_at: row.credentials_updated_at.into(),
         },
         repositories,
         service_mappings,
-        lookback_days: check(LookbackDays::new(row.lookback_days), "lookback days")?,
+        lookback_days: check(LookbackDays::new(i64::from(row.lookback_days)), "lookback days")?,
         is_active: row.is_active,
         sync,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
+        created_at: row.created_at.into(),
+        updated_at: row.updated_at.into(),
         version: row.version,
+    })
+}
+
+/// A cached PR as listed, with its files (sorted by path here).
+pub(crate) fn pull_request(
+    row: PullRequestRow,
+    platform: Platform,
+    mut files: Vec<ChangedFile>,
+) -> Result<CachedPullRequest, StoreError> {
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(CachedPullRequest {
+        repository: check(RepoName::parse(platform, &row.repository), "cached PR repository")?,
+        pull_request: MergedPullRequest {
+            number: read_number(row.number)?,
+            title: row.title,
+            author: row.author,
+            url: row.url,
+            merged_at: row.merged_at.into(),
+            merge_commit_sha: row.merge_commit_sha,
+            updated_at: row.updated_at.into(),
+            files,
+        },
+    })
+}
+
+/// The job of a claimed repository, from its connection's row and its own.
+pub(crate) fn sync_job(conn: &ConnectionRow, repo: &RepoRow, lease: Uuid) -> Result<SyncJob, StoreError> {
+    let platform: Platform = parse(&conn.platform, "connection platform")?;
+    Ok(SyncJob {
+        lease,
+        connection_id: conn.id.into(),
+        tenant_id: conn.tenant_id.into(),
+        project_id: conn.project_id.into(),
+        platform,
+        repository: check(RepoName::parse(platform, &repo.name), "repository name")?,
+        credential_kind: check(CredentialKind::parse(&conn.credential_kind), "credential kind")?,
+        base_url: base_url(conn.base_url.as_deref())?,
+        sealed: SealedSecret { key_id: conn.credential_key_id.clone(), ciphertext: conn.credential_ciphertext.clone() },
+        lookback_days: check(LookbackDays::new(i64::from(conn.lookback_days)), "lookback days")?,
+        updated_since: repo.updated_since.map(DbTime::into),
+        known_tree_revision: repo.tree_revision.clone(),
+        attempts: read_attempts(i64::from(repo.attempts)),
     })
 }

@@ -10,11 +10,11 @@ use sigsentry_domain::RepoName;
 use sigsentry_ports::{PlatformError, RateLimitState};
 use url::Url;
 
-use crate::RetryConfig;
 use crate::auth::{Auth, AuthHeader};
-use crate::outbound::{self, Lane, Reply, SendError, with_retry};
+use crate::outbound::{self, Accept, Lane, Reply, SendError, with_retry};
 use crate::rate_limit::RateLimitBook;
 use crate::response;
+use crate::{ListingBounds, RetryConfig};
 
 /// One platform API as a session reaches it.
 #[derive(Debug, Clone)]
@@ -31,6 +31,8 @@ pub(crate) struct Api {
     /// Shared by every session: limits belong to the host, not the session.
     limits: RateLimitBook,
     auth: Auth,
+    /// How much a file listing or a PR's changes may hold.
+    bounds: ListingBounds,
 }
 
 impl Api {
@@ -41,9 +43,15 @@ impl Api {
         retry: RetryConfig,
         limits: RateLimitBook,
         auth: Auth,
+        bounds: ListingBounds,
     ) -> Self {
         let origin = root.origin().ascii_serialization();
-        Self { platform, root, origin, lane, retry, limits, auth }
+        Self { platform, root, origin, lane, retry, limits, auth, bounds }
+    }
+
+    /// How much a file listing or a PR's changes may hold.
+    pub(crate) fn bounds(&self) -> &ListingBounds {
+        &self.bounds
     }
 
     /// The lane requests take, for a platform that sends them its own way.
@@ -58,6 +66,35 @@ impl Api {
             platform: self.platform,
             detail: "could not build a request URL".to_owned(),
         })
+    }
+
+    /// The URL of `path` (no query) under the root, followed by `segments`,
+    /// each percent-encoded as one path segment (a `/` in one is `%2F`): for
+    /// names that come from the platform, such as branches and directories.
+    ///
+    /// # Errors
+    /// `Unexpected` for an empty, `.` or `..` segment, which a URL cannot
+    /// carry as it is (and no Git ref or path has).
+    pub(crate) fn endpoint_with<'a>(
+        &self,
+        path: &str,
+        segments: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Url, PlatformError> {
+        let mut url = self.endpoint(path)?;
+        let unusable = || PlatformError::Unexpected {
+            platform: self.platform,
+            detail: "a name the platform sent cannot be put in a request URL".to_owned(),
+        };
+        {
+            let mut path = url.path_segments_mut().map_err(|()| unusable())?;
+            for segment in segments {
+                if matches!(segment, "" | "." | "..") {
+                    return Err(unusable());
+                }
+                path.push(segment);
+            }
+        }
+        Ok(url)
     }
 
     /// A pagination or redirect target, resolved against `current`, and
@@ -91,24 +128,50 @@ pub(crate) trait Dialect: Sync {
     /// The API this session talks to.
     fn api(&self) -> &Api;
 
-    /// Sends one GET authenticated with `auth`: through the lane, unless the
-    /// platform has its own client.
-    fn send(&self, url: &Url, auth: &AuthHeader) -> impl Future<Output = Result<Reply, SendError>> + Send {
-        self.api().lane.get(url, auth)
+    /// Sends one GET authenticated with `auth`, its answer read as `accept`
+    /// says: through the lane, unless the platform has its own client.
+    fn send(
+        &self,
+        url: &Url,
+        auth: &AuthHeader,
+        accept: Accept,
+    ) -> impl Future<Output = Result<Reply, SendError>> + Send {
+        self.api().lane.get(url, auth, accept)
     }
 
     /// What a 403 or a 429 means here: each platform says "rate limited" and
     /// "permission missing" its own way.
     fn refused(&self, status: u16, reply: &Reply, repository: Option<&RepoName>) -> PlatformError;
 
-    /// `GET url` with the session's credentials, retried when transient,
-    /// its rate-limit headers recorded, and its status sorted: only a 2xx
-    /// comes back as `Ok`; a 404 is `RepositoryNotFound` when the request
-    /// was about `repository`.
+    /// `GET url` for JSON; see [`Dialect::request`].
     fn get(
         &self,
         url: &Url,
         repository: Option<&RepoName>,
+    ) -> impl Future<Output = Result<Reply, PlatformError>> + Send {
+        self.request(url, repository, Accept::Json)
+    }
+
+    /// `GET url` for plain text, of which at most `max_bytes` are read (the
+    /// reply says when there was more); see [`Dialect::request`].
+    fn get_text_prefix(
+        &self,
+        url: &Url,
+        repository: Option<&RepoName>,
+        max_bytes: usize,
+    ) -> impl Future<Output = Result<Reply, PlatformError>> + Send {
+        self.request(url, repository, Accept::TextPrefix(max_bytes))
+    }
+
+    /// `GET url` with the session's credentials, retried when transient,
+    /// its rate-limit headers recorded, and its status sorted: only a 2xx
+    /// comes back as `Ok`; a 404 is `RepositoryNotFound` when the request
+    /// was about `repository`.
+    fn request(
+        &self,
+        url: &Url,
+        repository: Option<&RepoName>,
+        accept: Accept,
     ) -> impl Future<Output = Result<Reply, PlatformError>> + Send {
         async move {
             let api = self.api();
@@ -120,7 +183,7 @@ pub(crate) trait Dialect: Sync {
                 return Err(PlatformError::Unexpected { platform, detail });
             }
             let auth = api.auth.header().await?;
-            let reply = with_retry(platform, &api.retry, || self.send(url, &auth)).await?;
+            let reply = with_retry(platform, &api.retry, || self.send(url, &auth, accept)).await?;
             api.limits.observe(platform, &api.origin, &reply.headers);
             let status = reply.status.as_u16();
             match status {

@@ -29,6 +29,8 @@ pub struct PlatformConfig {
     pub retry: RetryConfig,
     /// The `User-Agent` sent with every request (GitHub refuses requests without one).
     pub user_agent: String,
+    /// How much a file listing or a pull request's changes may hold.
+    pub bounds: ListingBounds,
 }
 
 impl Default for PlatformConfig {
@@ -42,6 +44,7 @@ impl Default for PlatformConfig {
             request_timeout: Duration::from_secs(30),
             retry: RetryConfig::default(),
             user_agent: concat!("sigsentry-code-repos/", env!("CARGO_PKG_VERSION")).to_owned(),
+            bounds: ListingBounds::default(),
         }
     }
 }
@@ -66,5 +69,47 @@ pub struct RetryConfig {
 impl Default for RetryConfig {
     fn default() -> Self {
         Self { attempts: 3, base_delay: Duration::from_millis(500), max_delay: Duration::from_secs(30) }
+    }
+}
+
+/// The bounds on what one sync reads and keeps, so that a huge repository,
+/// or a hostile server, can neither keep a sync reading forever nor make it
+/// hold unbounded memory. Each response body is also capped (32 MiB), and
+/// every listing of PRs or of their files stops after 1,000 pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListingBounds {
+    /// The most files a repository's tree may list; past it the tree fetch
+    /// fails, saying so (the correlation cannot trust a partial list).
+    pub max_tree_paths: usize,
+    /// The most bytes all paths of one tree may add up to; past it, likewise.
+    pub max_tree_bytes: usize,
+    /// The most requests (pages, subtrees, directories) one tree listing may
+    /// take; past it, likewise.
+    pub max_tree_requests: usize,
+    /// The longest path kept, in bytes; a longer one (in a tree or a PR) is
+    /// left out. Linux's `PATH_MAX`.
+    pub max_path_bytes: usize,
+    /// The most changed files kept per PR; the rest are left out (GitHub
+    /// itself lists at most 3,000).
+    pub max_files_per_pull_request: usize,
+    /// The longest patch of one file (GitHub's `patch`, GitLab's `diff`)
+    /// read for line ranges; a longer one keeps its path without ranges.
+    pub max_patch_bytes: usize,
+    /// The most of a PR's whole diff read (Bitbucket's raw diff); files
+    /// past it keep their paths without ranges. The rest is not downloaded.
+    pub max_diff_bytes: usize,
+}
+
+impl Default for ListingBounds {
+    fn default() -> Self {
+        Self {
+            max_tree_paths: 500_000,
+            max_tree_bytes: 64 * 1024 * 1024,
+            max_tree_requests: 10_000,
+            max_path_bytes: 4096,
+            max_files_per_pull_request: 10_000,
+            max_patch_bytes: 1024 * 1024,
+            max_diff_bytes: 5 * 1024 * 1024,
+        }
     }
 }

@@ -19,13 +19,15 @@ use octocrab::{AuthState, OctoBody, Octocrab, OctocrabBuilder};
 use serde::Deserialize;
 use sigsentry_domain::RepoName;
 use sigsentry_ports::{
-    MergedPullRequest, PlatformError, PlatformSession, PullRequestWindow, RateLimitState, RepositoryInfo,
+    ChangedFile, MergedPullRequest, PlatformError, PlatformSession, PullRequestWindow, RateLimitState, RepositoryInfo,
+    TreeSnapshot,
 };
 use url::Url;
 
 use crate::api::{Api, Dialect};
 use crate::auth::AuthHeader;
-use crate::outbound::{self, Lane, Reply, SendError, find_source, read_reply};
+use crate::listing::{ChangedFiles, Patch, TreeListing};
+use crate::outbound::{self, Accept, Lane, Reply, SendError, find_source, read_reply};
 use crate::rate_limit::{header_epoch, remaining_is_zero, retry_after};
 use crate::response::{self, count_page, json};
 
@@ -123,9 +125,99 @@ impl PlatformSession for GitHubSession {
         Ok(result)
     }
 
+    /// The branch's root tree (`GET /repos/{o}/{r}/branches/{branch}`,
+    /// `commit.commit.tree.sha`) is the revision. Listed with one recursive
+    /// `GET /repos/{o}/{r}/git/trees/{sha}?recursive=1`; when GitHub cuts
+    /// that answer (`truncated`: past 100,000 entries or 7 MB), the tree's
+    /// own level is listed without `recursive` and each subtree is listed
+    /// the same way, recursively first.
+    async fn file_tree(
+        &self,
+        repository: &RepoName,
+        branch: &str,
+        known: Option<&str>,
+    ) -> Result<TreeSnapshot, PlatformError> {
+        #[derive(Deserialize)]
+        struct Branch {
+            commit: BranchCommit,
+        }
+        #[derive(Deserialize)]
+        struct BranchCommit {
+            commit: Commit,
+        }
+        #[derive(Deserialize)]
+        struct Commit {
+            tree: Object,
+        }
+        #[derive(Deserialize)]
+        struct Object {
+            sha: String,
+        }
+        // A branch's slashes stay: GitHub routes `branches/feature/x`.
+        let url = self.api.endpoint_with(&format!("/repos/{}/branches", repository.as_str()), branch.split('/'))?;
+        // A 404 here is the branch, not the repository: not `RepositoryNotFound`.
+        let reply = self.get(&url, None).await?;
+        let revision = json::<Branch>(PLATFORM, &reply.body)?.commit.commit.tree.sha;
+        if known == Some(revision.as_str()) {
+            return Ok(TreeSnapshot::Unchanged);
+        }
+        let mut listing = TreeListing::new(PLATFORM, *self.api.bounds());
+        // Trees still to list: the path they are at, and their sha.
+        let mut pending = vec![(String::new(), revision.clone())];
+        while let Some((at, sha)) = pending.pop() {
+            listing.request()?;
+            let whole = self.tree(repository, &sha, true).await?;
+            if !whole.truncated {
+                for entry in whole.tree.into_iter().filter(|entry| entry.kind == "blob") {
+                    listing.file(join(&at, &entry.path))?;
+                }
+                continue;
+            }
+            listing.request()?;
+            let level = self.tree(repository, &sha, false).await?;
+            if level.truncated {
+                return Err(PlatformError::Unexpected {
+                    platform: PLATFORM,
+                    detail: "a directory has more entries than GitHub lists; its file list is not kept".to_owned(),
+                });
+            }
+            for entry in level.tree {
+                match entry.kind.as_str() {
+                    "blob" => listing.file(join(&at, &entry.path))?,
+                    "tree" => pending.push((join(&at, &entry.path), entry.sha)),
+                    // `commit`: a submodule, not a file of this repository.
+                    _ => {}
+                }
+            }
+        }
+        Ok(listing.finish(revision))
+    }
+
     fn rate_limit(&self) -> RateLimitState {
         self.api.rate_limit()
     }
+}
+
+/// `path` under the directory `at` (the root when empty).
+fn join(at: &str, path: &str) -> String {
+    if at.is_empty() { path.to_owned() } else { format!("{at}/{path}") }
+}
+
+/// `GET .../git/trees/{sha}`: its entries, paths relative to it.
+#[derive(Deserialize)]
+struct Tree {
+    tree: Vec<TreeEntry>,
+    #[serde(default)]
+    truncated: bool,
+}
+
+#[derive(Deserialize)]
+struct TreeEntry {
+    path: String,
+    /// `blob`, `tree`, or `commit` (a submodule).
+    #[serde(rename = "type")]
+    kind: String,
+    sha: String,
 }
 
 #[derive(Deserialize)]
@@ -147,25 +239,52 @@ struct User {
 #[derive(Deserialize)]
 struct File {
     filename: String,
+    previous_filename: Option<String>,
+    /// `added`, `removed`, `modified`, `renamed`, `copied`, `changed` or `unchanged`.
+    #[serde(default)]
+    status: String,
+    /// Absent for binary files and for patches GitHub finds too large.
+    #[serde(default)]
+    patch: Option<Patch>,
 }
 
 impl GitHubSession {
-    /// The paths a PR touched (renamed files under their new name), all pages.
-    async fn files(&self, repository: &RepoName, number: u64) -> Result<Vec<String>, PlatformError> {
+    /// The files a PR touched, all pages: renamed files under their new
+    /// name with the old one kept, line ranges from each `patch`.
+    async fn files(&self, repository: &RepoName, number: u64) -> Result<Vec<ChangedFile>, PlatformError> {
+        let bounds = self.api.bounds();
         let mut url =
             self.api.endpoint(&format!("/repos/{}/pulls/{number}/files?per_page=100", repository.as_str()))?;
-        let mut paths = Vec::new();
+        let mut files = ChangedFiles::new(*bounds);
         let mut pages = 0;
         loop {
             count_page(PLATFORM, &mut pages)?;
             let reply = self.get(&url, Some(repository)).await?;
-            let files: Vec<File> = json(PLATFORM, &reply.body)?;
-            paths.extend(files.into_iter().map(|file| file.filename));
+            for file in json::<Vec<File>>(PLATFORM, &reply.body)? {
+                // A copy's source is still there: only a rename moves history.
+                let previous_path =
+                    file.previous_filename.filter(|previous| file.status == "renamed" && *previous != file.filename);
+                let ranges = match file.patch {
+                    Some(patch) if file.status != "removed" => patch.ranges(bounds.max_patch_bytes),
+                    _ => Vec::new(),
+                };
+                files.push(ChangedFile { path: file.filename, previous_path, ranges });
+            }
             match outbound::link_next(&reply.headers) {
-                Some(next) => url = self.api.follow(&url, &next)?,
-                None => return Ok(paths),
+                Some(next) if !files.is_full() => url = self.api.follow(&url, &next)?,
+                _ => return Ok(files.finish(PLATFORM, number)),
             }
         }
+    }
+
+    /// `GET /repos/{o}/{r}/git/trees/{sha}`, with `?recursive=1` or not.
+    async fn tree(&self, repository: &RepoName, sha: &str, recursive: bool) -> Result<Tree, PlatformError> {
+        let mut url = self.api.endpoint_with(&format!("/repos/{}/git/trees", repository.as_str()), [sha])?;
+        if recursive {
+            url.set_query(Some("recursive=1"));
+        }
+        let reply = self.get(&url, Some(repository)).await?;
+        json(PLATFORM, &reply.body)
     }
 }
 
@@ -174,7 +293,9 @@ impl Dialect for GitHubSession {
         &self.api
     }
 
-    async fn send(&self, url: &Url, auth: &AuthHeader) -> Result<Reply, SendError> {
+    /// Always JSON (`application/vnd.github+json`); a text `accept` only
+    /// bounds how much is read.
+    async fn send(&self, url: &Url, auth: &AuthHeader, accept: Accept) -> Result<Reply, SendError> {
         let mut headers = HeaderMap::new();
         headers.insert(auth.name.clone(), auth.value.clone());
         let response = self
@@ -182,7 +303,7 @@ impl Dialect for GitHubSession {
             ._get_with_headers(url.as_str(), Some(headers))
             .await
             .map_err(|error| octocrab_error(&error))?;
-        read_reply(response).await
+        read_reply(response, accept.prefix()).await
     }
 
     /// GitHub answers both a spent rate limit and a missing permission with

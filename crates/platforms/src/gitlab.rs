@@ -5,11 +5,13 @@ use http::HeaderName;
 use serde::Deserialize;
 use sigsentry_domain::RepoName;
 use sigsentry_ports::{
-    MergedPullRequest, PlatformError, PlatformSession, PullRequestWindow, RateLimitState, RepositoryInfo,
+    ChangedFile, MergedPullRequest, PlatformError, PlatformSession, PullRequestWindow, RateLimitState, RepositoryInfo,
+    TreeSnapshot,
 };
 use url::Url;
 
 use crate::api::{Api, Dialect};
+use crate::listing::{ChangedFiles, Patch, TreeListing};
 use crate::outbound::{self, Reply};
 use crate::rate_limit::{header_epoch, retry_after};
 use crate::response::{self, count_page, json};
@@ -111,6 +113,68 @@ impl PlatformSession for GitLabSession {
         Ok(result)
     }
 
+    /// The branch's head commit (`GET /projects/{id}/repository/branches/{branch}`,
+    /// `commit.id`) is the revision; its files come from
+    /// `GET /projects/{id}/repository/tree?ref={commit}&recursive=true&per_page=100&pagination=keyset`,
+    /// paged by the `Link` header (keyset pagination has no page numbers).
+    async fn file_tree(
+        &self,
+        repository: &RepoName,
+        branch: &str,
+        known: Option<&str>,
+    ) -> Result<TreeSnapshot, PlatformError> {
+        #[derive(Deserialize)]
+        struct Branch {
+            commit: Commit,
+        }
+        #[derive(Deserialize)]
+        struct Commit {
+            id: String,
+        }
+        #[derive(Deserialize)]
+        struct Entry {
+            path: String,
+            /// `blob`, `tree`, or `commit` (a submodule).
+            #[serde(rename = "type")]
+            kind: String,
+        }
+        let project = format!("/projects/{}/repository/branches", project_id(repository));
+        // The branch is one segment: its slashes are encoded.
+        let url = self.api.endpoint_with(&project, [branch])?;
+        // A 404 here is the branch, not the project: not `RepositoryNotFound`.
+        let reply = self.get(&url, None).await?;
+        let revision = json::<Branch>(PLATFORM, &reply.body)?.commit.id;
+        if known == Some(revision.as_str()) {
+            return Ok(TreeSnapshot::Unchanged);
+        }
+        let mut url = self.api.endpoint(&format!("/projects/{}/repository/tree", project_id(repository)))?;
+        url.query_pairs_mut()
+            .append_pair("ref", &revision)
+            .append_pair("recursive", "true")
+            .append_pair("per_page", "100")
+            .append_pair("pagination", "keyset");
+        let mut listing = TreeListing::new(PLATFORM, *self.api.bounds());
+        loop {
+            listing.request()?;
+            let reply = self.get(&url, Some(repository)).await?;
+            for entry in json::<Vec<Entry>>(PLATFORM, &reply.body)? {
+                if entry.kind == "blob" {
+                    listing.file(entry.path)?;
+                }
+            }
+            // Keyset pages link the next one; an instance that pages by
+            // number instead sends `x-next-page`.
+            let next = match outbound::link_next(&reply.headers) {
+                Some(next) => Some(self.api.follow(&url, &next)?),
+                None => self.next_page(&reply, &url)?,
+            };
+            match next {
+                Some(next) => url = next,
+                None => return Ok(listing.finish(revision)),
+            }
+        }
+    }
+
     fn rate_limit(&self) -> RateLimitState {
         self.api.rate_limit()
     }
@@ -156,25 +220,51 @@ struct Diff {
     old_path: String,
     new_path: String,
     #[serde(default)]
+    renamed_file: bool,
+    #[serde(default)]
     deleted_file: bool,
+    /// The file's unified diff, hunks only; empty when left out.
+    #[serde(default)]
+    diff: Option<Patch>,
+    /// Past the instance's diff limits: no diff, and none to be had.
+    #[serde(default)]
+    too_large: bool,
+    /// Collapsed for its size: no diff in this listing.
+    #[serde(default)]
+    collapsed: bool,
 }
 
 impl GitLabSession {
     /// `GET /projects/{id}/merge_requests/{iid}/diffs` (the successor of the
-    /// deprecated `/changes`), all pages: new paths, old paths of deleted files.
-    async fn files(&self, repository: &RepoName, iid: u64) -> Result<Vec<String>, PlatformError> {
+    /// deprecated `/changes`), all pages: new paths (old paths of deleted
+    /// files), the old path of a renamed one, line ranges from each `diff`.
+    async fn files(&self, repository: &RepoName, iid: u64) -> Result<Vec<ChangedFile>, PlatformError> {
+        let bounds = self.api.bounds();
         let path = format!("/projects/{}/merge_requests/{iid}/diffs?per_page=100", project_id(repository));
         let mut url = self.api.endpoint(&path)?;
-        let mut paths = Vec::new();
+        let mut files = ChangedFiles::new(*bounds);
         let mut pages = 0;
         loop {
             count_page(PLATFORM, &mut pages)?;
             let reply = self.get(&url, Some(repository)).await?;
-            let diffs: Vec<Diff> = json(PLATFORM, &reply.body)?;
-            paths.extend(diffs.into_iter().map(|diff| if diff.deleted_file { diff.old_path } else { diff.new_path }));
+            for diff in json::<Vec<Diff>>(PLATFORM, &reply.body)? {
+                let ranges = match diff.diff {
+                    Some(patch) if !(diff.deleted_file || diff.too_large || diff.collapsed) => {
+                        patch.ranges(bounds.max_patch_bytes)
+                    }
+                    _ => Vec::new(),
+                };
+                let file = if diff.deleted_file {
+                    ChangedFile::path_only(diff.old_path)
+                } else {
+                    let renamed = diff.renamed_file && diff.old_path != diff.new_path;
+                    ChangedFile { path: diff.new_path, previous_path: renamed.then_some(diff.old_path), ranges }
+                };
+                files.push(file);
+            }
             match self.next_page(&reply, &url)? {
-                Some(next) => url = next,
-                None => return Ok(paths),
+                Some(next) if !files.is_full() => url = next,
+                _ => return Ok(files.finish(PLATFORM, iid)),
             }
         }
     }

@@ -24,6 +24,7 @@ mod bitbucket;
 mod config;
 mod github;
 mod gitlab;
+mod listing;
 mod outbound;
 mod rate_limit;
 mod response;
@@ -33,11 +34,11 @@ use std::sync::Arc;
 use sigsentry_domain::{BaseUrl, Credentials, RepoName};
 use sigsentry_ports::{
     MergedPullRequest, PlatformClient, PlatformError, PlatformSession, PullRequestWindow, RateLimitState,
-    RepositoryInfo,
+    RepositoryInfo, TreeSnapshot,
 };
 use url::Url;
 
-pub use config::{PlatformConfig, RetryConfig};
+pub use config::{ListingBounds, PlatformConfig, RetryConfig};
 
 use crate::api::Api;
 use crate::auth::Auth;
@@ -58,6 +59,7 @@ pub struct PlatformClients {
 #[derive(Debug)]
 struct Inner {
     retry: RetryConfig,
+    bounds: ListingBounds,
     outbound: Outbound,
     limits: RateLimitBook,
     /// The configured API roots (GitLab's with its `/api/v4`).
@@ -93,6 +95,7 @@ impl PlatformClients {
         Ok(Self {
             inner: Arc::new(Inner {
                 retry: config.retry,
+                bounds: config.bounds,
                 outbound,
                 limits: RateLimitBook::default(),
                 github_api,
@@ -117,7 +120,8 @@ impl PlatformClients {
             Some(base) => (user_root(platform, base, api_path)?, true),
             None => (cloud.clone(), false),
         };
-        Ok(Api::new(platform, root, inner.outbound.lane(guarded).clone(), inner.retry, inner.limits.clone(), auth))
+        let lane = inner.outbound.lane(guarded).clone();
+        Ok(Api::new(platform, root, lane, inner.retry, inner.limits.clone(), auth, inner.bounds))
     }
 }
 
@@ -187,6 +191,15 @@ impl PlatformSession for Session {
         window: PullRequestWindow,
     ) -> Result<Vec<MergedPullRequest>, PlatformError> {
         on_platform!(self, session => session.merged_pull_requests(repository, window).await)
+    }
+
+    async fn file_tree(
+        &self,
+        repository: &RepoName,
+        branch: &str,
+        known: Option<&str>,
+    ) -> Result<TreeSnapshot, PlatformError> {
+        on_platform!(self, session => session.file_tree(repository, branch, known).await)
     }
 
     fn rate_limit(&self) -> RateLimitState {

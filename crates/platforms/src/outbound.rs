@@ -9,7 +9,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -171,12 +171,41 @@ pub(crate) fn find_source<'a, T: StdError + 'static>(error: &'a (dyn StdError + 
     None
 }
 
-/// A response read whole.
+/// A response, its body read whole or up to a prefix (see [`Accept`]).
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
+    /// The body went on past the prefix asked for; the rest was not read.
+    pub(crate) truncated: bool,
+}
+
+/// What a request asks for, and how much of the answer is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Accept {
+    /// JSON, read whole up to [`MAX_BODY_BYTES`]; a longer body fails.
+    Json,
+    /// Plain text (a raw diff), of which at most this many bytes are read:
+    /// the rest is not downloaded, and the reply says it was cut.
+    TextPrefix(usize),
+}
+
+impl Accept {
+    fn header(self) -> &'static str {
+        match self {
+            Self::Json => "application/json",
+            Self::TextPrefix(_) => "text/plain",
+        }
+    }
+
+    /// The prefix to read, if only a prefix.
+    pub(crate) fn prefix(self) -> Option<usize> {
+        match self {
+            Self::Json => None,
+            Self::TextPrefix(max) => Some(max),
+        }
+    }
 }
 
 impl Lane {
@@ -199,39 +228,76 @@ impl Lane {
         self.client.execute(request).await.map_err(|error| SendError::from_reqwest(&error))
     }
 
-    /// `GET url` with `auth`, the body read whole (up to [`MAX_BODY_BYTES`]).
-    pub(crate) async fn get(&self, url: &Url, auth: &AuthHeader) -> Result<Reply, SendError> {
+    /// `GET url` with `auth`, its body read as `accept` says.
+    pub(crate) async fn get(&self, url: &Url, auth: &AuthHeader, accept: Accept) -> Result<Reply, SendError> {
         let request = self
             .client
             .get(url.clone())
-            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::ACCEPT, accept.header())
             .header(auth.name.clone(), auth.value.clone())
             .build()
             .map_err(|error| SendError::from_reqwest(&error))?;
         let response = self.execute(request).await?;
-        read_reply(http::Response::from(response).map(BodyExt::boxed)).await
+        read_reply(http::Response::from(response).map(BodyExt::boxed), accept.prefix()).await
     }
 }
 
-/// Reads a response whole, up to [`MAX_BODY_BYTES`]: reqwest's, or
-/// octocrab's over our lane (whose errors carry our [`SendError`]).
-pub(crate) async fn read_reply<E>(response: http::Response<BoxBody<Bytes, E>>) -> Result<Reply, SendError>
+/// Reads a response: whole, up to [`MAX_BODY_BYTES`], or only its first
+/// `prefix` bytes. reqwest's, or octocrab's over our lane (whose errors
+/// carry our [`SendError`]).
+pub(crate) async fn read_reply<E>(
+    response: http::Response<BoxBody<Bytes, E>>,
+    prefix: Option<usize>,
+) -> Result<Reply, SendError>
 where
     E: Into<Box<dyn StdError + Send + Sync>>,
 {
     let (parts, body) = response.into_parts();
-    let body = Limited::new(body, MAX_BODY_BYTES).collect().await.map_err(|error| {
-        if error.is::<LengthLimitError>() {
-            SendError::Fatal("the response body is too large".to_owned())
-        } else if let Some(send) = find_source::<SendError>(error.as_ref()) {
-            send.clone()
-        } else if let Some(reqwest) = find_source::<reqwest::Error>(error.as_ref()) {
-            SendError::from_reqwest(reqwest)
-        } else {
-            SendError::Transient("the connection failed".to_owned())
+    let (body, truncated) = match prefix {
+        None => {
+            let body = Limited::new(body, MAX_BODY_BYTES).collect().await.map_err(|error| {
+                if error.is::<LengthLimitError>() {
+                    SendError::Fatal("the response body is too large".to_owned())
+                } else {
+                    body_error(error.as_ref())
+                }
+            })?;
+            (body.to_bytes(), false)
         }
-    })?;
-    Ok(Reply { status: parts.status, headers: parts.headers, body: body.to_bytes() })
+        Some(max) => read_prefix(body, max.min(MAX_BODY_BYTES)).await?,
+    };
+    Ok(Reply { status: parts.status, headers: parts.headers, body, truncated })
+}
+
+/// The first `max` bytes of `body`, and whether there was more; what is past
+/// them is not read (the connection is dropped).
+async fn read_prefix<E>(mut body: BoxBody<Bytes, E>, max: usize) -> Result<(Bytes, bool), SendError>
+where
+    E: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let mut read = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| body_error(error.into().as_ref()))?;
+        let Ok(data) = frame.into_data() else { continue };
+        let room = max - read.len();
+        if data.len() > room {
+            read.extend_from_slice(&data[..room]);
+            return Ok((read.freeze(), true));
+        }
+        read.extend_from_slice(&data);
+    }
+    Ok((read.freeze(), false))
+}
+
+/// Why a body could not be read.
+fn body_error(error: &(dyn StdError + Send + Sync + 'static)) -> SendError {
+    if let Some(send) = find_source::<SendError>(error) {
+        send.clone()
+    } else if let Some(reqwest) = find_source::<reqwest::Error>(error) {
+        SendError::from_reqwest(reqwest)
+    } else {
+        SendError::Transient("the connection failed".to_owned())
+    }
 }
 
 /// Sends with `send`, retrying timeouts, network failures and 500/502/503/504

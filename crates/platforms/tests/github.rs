@@ -7,7 +7,9 @@ use chrono::{TimeDelta, Utc};
 use common::*;
 use serde_json::json;
 use sigsentry_domain::Platform;
-use sigsentry_ports::{PlatformError, PlatformSession, PullRequestWindow};
+use sigsentry_domain::correlation::LineRange;
+use sigsentry_platforms::ListingBounds;
+use sigsentry_ports::{ChangedFile, PlatformError, PlatformSession, PullRequestWindow, TreeSnapshot};
 
 fn pull(number: u64, updated_at: &str, merged_at: Option<&str>) -> serde_json::Value {
     json!({
@@ -190,11 +192,11 @@ async fn merged_pull_requests_follow_links_and_stop_at_the_window() {
         .unwrap();
     let numbers: Vec<u64> = pulls.iter().map(|p| p.number).collect();
     assert_eq!(numbers, [10, 8]);
-    assert_eq!(pulls[0].files, ["src/main.rs", "docs/new.md"]);
+    assert_eq!(paths(&pulls[0].files), ["src/main.rs", "docs/new.md"]);
     assert_eq!(pulls[0].author.as_deref(), Some("octocat"));
     assert_eq!(pulls[0].merge_commit_sha.as_deref(), Some("sha10"));
     assert_eq!(pulls[0].url, "https://github.com/acme/api/pull/10");
-    assert_eq!(pulls[1].files, ["README.md"]);
+    assert_eq!(paths(&pulls[1].files), ["README.md"]);
 
     let first = &stub.seen_at("/repos/acme/api/pulls")[0];
     for (name, value) in [("state", "closed"), ("sort", "updated"), ("direction", "desc"), ("per_page", "100")] {
@@ -240,4 +242,182 @@ async fn enterprise_server_base_url_replaces_the_cloud_root() {
     let base = format!("{}/api/v3", stub.url);
     session(&clients, github(Some(&base))).await.verify().await.unwrap();
     assert_eq!(stub.seen_at("/api/v3/user").len(), 1);
+}
+
+fn blob(path: &str) -> serde_json::Value {
+    json!({"path": path, "mode": "100644", "type": "blob", "sha": format!("b-{path}"), "size": 10})
+}
+
+fn subtree(path: &str, sha: &str) -> serde_json::Value {
+    json!({"path": path, "mode": "040000", "type": "tree", "sha": sha})
+}
+
+fn branch(tree: &str) -> Reply {
+    Reply::json(
+        200,
+        json!({"name": "main", "commit": {"sha": format!("commit-of-{tree}"), "commit": {"tree": {"sha": tree}}}}),
+    )
+}
+
+#[actix_web::test]
+async fn file_tree_lists_the_blobs_at_the_branch_root_tree() {
+    let stub = Stub::start(|seen, _| match seen.path.as_str() {
+        "/repos/acme/api/branches/release/2.0" => branch("t1"),
+        "/repos/acme/api/git/trees/t1" => Reply::json(
+            200,
+            json!({"sha": "t1", "truncated": false, "tree": [
+                blob("src/main.rs"), subtree("src", "s1"), blob("README.md"),
+                {"path": "vendor/lib", "mode": "160000", "type": "commit", "sha": "sub"},
+            ]}),
+        ),
+        _ => Reply::json(404, json!({"message": "Not Found"})),
+    });
+    let session = session(&clients(&stub.url), github(None)).await;
+    let snapshot = session.file_tree(&repo(Platform::GitHub, "acme/api"), "release/2.0", None).await.unwrap();
+    assert_eq!(listed(snapshot), ("t1".into(), vec!["README.md".into(), "src/main.rs".into()]), "blobs only, sorted");
+    let trees = stub.seen_at("/repos/acme/api/git/trees/t1");
+    assert_eq!(trees.len(), 1, "one recursive call");
+    assert_eq!(trees[0].param("recursive").as_deref(), Some("1"));
+    assert!(stub.seen().iter().all(|s| s.header("authorization") == Some(&format!("Bearer {GITHUB_TOKEN}"))));
+
+    // Still at t1: nothing is listed again.
+    let again = session.file_tree(&repo(Platform::GitHub, "acme/api"), "release/2.0", Some("t1")).await.unwrap();
+    assert_eq!(again, TreeSnapshot::Unchanged);
+    assert_eq!(stub.seen_at("/repos/acme/api/git/trees/t1").len(), 1, "no listing request");
+    assert_eq!(stub.seen_at("/repos/acme/api/branches/release/2.0").len(), 2);
+}
+
+#[actix_web::test]
+async fn a_truncated_tree_is_walked_one_subtree_at_a_time() {
+    let stub = Stub::start(|seen, _| {
+        let recursive = seen.param("recursive").is_some();
+        match (seen.path.as_str(), recursive) {
+            ("/repos/acme/api/branches/main", _) => branch("root"),
+            // Too large in one answer: GitHub cuts it.
+            ("/repos/acme/api/git/trees/root", true) => {
+                Reply::json(200, json!({"sha": "root", "truncated": true, "tree": [blob("README.md")]}))
+            }
+            ("/repos/acme/api/git/trees/root", false) => Reply::json(
+                200,
+                json!({"sha": "root", "truncated": false, "tree": [
+                    blob("README.md"), subtree("src", "s1"), subtree("vendor", "v1"),
+                    {"path": "third_party", "mode": "160000", "type": "commit", "sha": "sub"},
+                ]}),
+            ),
+            ("/repos/acme/api/git/trees/s1", true) => Reply::json(
+                200,
+                json!({"sha": "s1", "truncated": false, "tree": [blob("main.rs"), subtree("lib", "l1"), blob("lib/a.rs")]}),
+            ),
+            ("/repos/acme/api/git/trees/v1", true) => {
+                Reply::json(200, json!({"sha": "v1", "truncated": true, "tree": []}))
+            }
+            ("/repos/acme/api/git/trees/v1", false) => {
+                Reply::json(200, json!({"sha": "v1", "truncated": false, "tree": [blob("x.c"), subtree("deep", "d1")]}))
+            }
+            ("/repos/acme/api/git/trees/d1", true) => {
+                Reply::json(200, json!({"sha": "d1", "truncated": false, "tree": [blob("y.c")]}))
+            }
+            _ => Reply::json(404, json!({"message": "Not Found"})),
+        }
+    });
+    let snapshot = session(&clients(&stub.url), github(None))
+        .await
+        .file_tree(&repo(Platform::GitHub, "acme/api"), "main", Some("an-older-tree"))
+        .await
+        .unwrap();
+    let (revision, paths) = listed(snapshot);
+    assert_eq!(revision, "root");
+    assert_eq!(paths, ["README.md", "src/lib/a.rs", "src/main.rs", "vendor/deep/y.c", "vendor/x.c"]);
+    assert_eq!(stub.seen_at("/repos/acme/api/git/trees/l1").len(), 0, "a complete subtree is not walked");
+}
+
+#[actix_web::test]
+async fn a_tree_past_the_bounds_fails_and_says_why() {
+    let stub = Stub::start(|seen, _| match seen.path.as_str() {
+        "/repos/acme/api/branches/main" => branch("t1"),
+        "/repos/acme/api/git/trees/t1" => Reply::json(
+            200,
+            json!({"sha": "t1", "truncated": false, "tree": [
+                blob("a.rs"), blob("b.rs"), blob(&format!("{}.rs", "x".repeat(40))), blob("c.rs"),
+            ]}),
+        ),
+        _ => Reply::json(404, json!({"message": "Not Found"})),
+    });
+    let bounds = ListingBounds { max_tree_paths: 3, max_path_bytes: 32, ..ListingBounds::default() };
+    let repository = repo(Platform::GitHub, "acme/api");
+    let snapshot = session(&clients_with(&stub.url, bounds), github(None))
+        .await
+        .file_tree(&repository, "main", None)
+        .await
+        .unwrap();
+    assert_eq!(listed(snapshot).1, ["a.rs", "b.rs", "c.rs"], "the path too long is left out");
+
+    let bounds = ListingBounds { max_tree_paths: 2, ..ListingBounds::default() };
+    let error =
+        session(&clients_with(&stub.url, bounds), github(None)).await.file_tree(&repository, "main", None).await;
+    let error = error.unwrap_err();
+    assert!(matches!(error, PlatformError::Unexpected { platform: "GitHub", .. }), "{error:?}");
+    assert!(error.to_string().contains("more than 2 files"), "{error}");
+
+    let missing = session(&clients(&stub.url), github(None)).await.file_tree(&repository, "gone", None).await;
+    let missing = missing.unwrap_err();
+    assert!(matches!(missing, PlatformError::Unexpected { .. }), "a missing branch is not a missing repository");
+}
+
+#[actix_web::test]
+async fn pull_request_files_carry_ranges_and_renames() {
+    let merged = rfc3339(days_ago(1));
+    let huge_patch = format!("@@ -1 +1,2 @@\n{}", "+x\n".repeat(400));
+    let stub = Stub::start(move |seen, own| match (seen.path.as_str(), seen.param("page").as_deref()) {
+        ("/repos/acme/api/pulls", _) => Reply::json(200, json!([pull(4, &merged, Some(&merged))])),
+        ("/repos/acme/api/pulls/4/files", None) => Reply::json(
+            200,
+            json!([
+                {"filename": "checkout/cart.py", "status": "modified", "additions": 4, "deletions": 1,
+                 "patch": "@@ -36,7 +38,10 @@ def total(self):\n-    a\n+    b\n@@ -90 +100 @@\n-x\n+y"},
+                {"filename": "checkout/money.py", "previous_filename": "billing/money.py", "status": "renamed",
+                 "patch": "@@ -10,2 +10,3 @@\n a\n+b"},
+                {"filename": "checkout/copy.py", "previous_filename": "checkout/cart.py", "status": "copied"},
+                {"filename": "logo.png", "status": "added"},
+            ]),
+        )
+        .header("link", format!(r#"<{own}/repos/acme/api/pulls/4/files?per_page=100&page=2>; rel="next""#)),
+        ("/repos/acme/api/pulls/4/files", Some("2")) => Reply::json(
+            200,
+            json!([
+                {"filename": "old.py", "status": "removed", "patch": "@@ -1,3 +0,0 @@\n-a\n-b\n-c"},
+                {"filename": "generated.json", "status": "modified", "patch": huge_patch},
+            ]),
+        ),
+        _ => Reply::json(404, json!({"message": "Not Found"})),
+    });
+    let bounds = ListingBounds { max_patch_bytes: 1024, ..ListingBounds::default() };
+    let window = PullRequestWindow { merged_since: days_ago(10), updated_since: None };
+    let pulls = session(&clients_with(&stub.url, bounds), github(None))
+        .await
+        .merged_pull_requests(&repo(Platform::GitHub, "acme/api"), window)
+        .await
+        .unwrap();
+    let files = &pulls[0].files;
+    let expected = [
+        ChangedFile {
+            path: "checkout/cart.py".into(),
+            previous_path: None,
+            ranges: vec![LineRange::new(38, 47), LineRange::new(100, 100)],
+        },
+        ChangedFile {
+            path: "checkout/money.py".into(),
+            previous_path: Some("billing/money.py".into()),
+            ranges: vec![LineRange::new(10, 12)],
+        },
+        // A copy is not a rename: the source is still there.
+        ChangedFile::path_only("checkout/copy.py"),
+        // No patch (binary): the path without ranges.
+        ChangedFile::path_only("logo.png"),
+        // Removed: no new side.
+        ChangedFile::path_only("old.py"),
+        // A patch past the cap: as if GitHub had left it out.
+        ChangedFile::path_only("generated.json"),
+    ];
+    assert_eq!(files.as_slice(), expected);
 }

@@ -7,7 +7,9 @@ use chrono::{TimeDelta, Utc};
 use common::*;
 use serde_json::json;
 use sigsentry_domain::Platform;
-use sigsentry_ports::{PlatformError, PlatformSession, PullRequestWindow};
+use sigsentry_domain::correlation::LineRange;
+use sigsentry_platforms::ListingBounds;
+use sigsentry_ports::{ChangedFile, PlatformError, PlatformSession, PullRequestWindow, TreeSnapshot};
 
 const PROJECT: &str = "/api/v4/projects/acme%2Fplatform%2Fcheckout-api";
 
@@ -122,10 +124,10 @@ async fn merged_merge_requests_follow_x_next_page() {
         .await
         .unwrap();
     assert_eq!(requests.iter().map(|r| r.number).collect::<Vec<_>>(), [3, 2]);
-    assert_eq!(requests[0].files, ["a.rs", "new.rs", "gone.rs"]);
+    assert_eq!(paths(&requests[0].files), ["a.rs", "new.rs", "gone.rs"]);
     assert_eq!(requests[0].merge_commit_sha.as_deref(), Some("squash3"));
     assert_eq!(requests[0].author.as_deref(), Some("dev"));
-    assert_eq!(requests[1].files, ["b.rs"]);
+    assert_eq!(paths(&requests[1].files), ["b.rs"]);
 
     let first = &stub.seen_at(&format!("{PROJECT}/merge_requests"))[0];
     for (name, value) in [("state", "merged"), ("order_by", "updated_at"), ("sort", "desc"), ("per_page", "100")] {
@@ -198,4 +200,124 @@ async fn self_managed_root_replaces_gitlab_com() {
     let clients = sigsentry_platforms::PlatformClients::new(config("http://127.0.0.1:9", true)).unwrap();
     session(&clients, gitlab(Some(&format!("{}/gitlab", stub.url)))).await.verify().await.unwrap();
     assert_eq!(stub.seen_at("/gitlab/api/v4/user").len(), 1);
+}
+
+fn entry(path: &str, kind: &str) -> serde_json::Value {
+    json!({"id": format!("id-{path}"), "name": path.rsplit('/').next().unwrap(), "type": kind, "path": path, "mode": "100644"})
+}
+
+/// A project whose `feature/x` branch is at `c1`, its tree in two keyset pages.
+fn tree_stub() -> Stub {
+    Stub::start(|seen, own| {
+        let tree = format!("{PROJECT}/repository/tree");
+        if seen.path == format!("{PROJECT}/repository/branches/feature%2Fx") {
+            return Reply::json(200, json!({"name": "feature/x", "commit": {"id": "c1", "short_id": "c1"}}));
+        }
+        if seen.path != tree {
+            return Reply::json(404, json!({"message": "404 Not Found"}));
+        }
+        match seen.param("page_token").as_deref() {
+            None => Reply::json(200, json!([entry("src", "tree"), entry("src/main.rs", "blob"), entry("README.md", "blob")]))
+                .header(
+                    "link",
+                    format!(r#"<{own}{tree}?pagination=keyset&per_page=100&recursive=true&ref=c1&page_token=id-README.md>; rel="next""#),
+                ),
+            Some("id-README.md") => Reply::json(
+                200,
+                json!([entry("src/lib", "tree"), entry("src/lib/a.rs", "blob"), entry("vendor/sub", "commit")]),
+            ),
+            Some(_) => Reply::json(400, json!({"message": "bad page_token"})),
+        }
+    })
+}
+
+#[actix_web::test]
+async fn file_tree_follows_keyset_pages_and_keeps_blobs() {
+    let stub = tree_stub();
+    let session = session(&clients(&stub.url), gitlab(None)).await;
+    let repository = repo(Platform::GitLab, "acme/platform/checkout-api");
+    let (revision, paths) = listed(session.file_tree(&repository, "feature/x", None).await.unwrap());
+    assert_eq!(revision, "c1");
+    assert_eq!(paths, ["README.md", "src/lib/a.rs", "src/main.rs"]);
+    let pages = stub.seen_at(&format!("{PROJECT}/repository/tree"));
+    assert_eq!(pages.len(), 2);
+    for (name, value) in [("ref", "c1"), ("recursive", "true"), ("per_page", "100"), ("pagination", "keyset")] {
+        assert_eq!(pages[0].param(name).as_deref(), Some(value), "{name}");
+    }
+    assert!(stub.seen().iter().all(|s| s.header("private-token") == Some(GITLAB_TOKEN)));
+
+    assert_eq!(session.file_tree(&repository, "feature/x", Some("c1")).await.unwrap(), TreeSnapshot::Unchanged);
+    assert_eq!(stub.seen_at(&format!("{PROJECT}/repository/tree")).len(), 2, "no listing request");
+}
+
+#[actix_web::test]
+async fn a_tree_needing_too_many_pages_fails() {
+    let stub = tree_stub();
+    let bounds = ListingBounds { max_tree_requests: 1, ..ListingBounds::default() };
+    let error = session(&clients_with(&stub.url, bounds), gitlab(None))
+        .await
+        .file_tree(&repo(Platform::GitLab, "acme/platform/checkout-api"), "feature/x", None)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("more than 1 requests"), "{error}");
+    assert_eq!(stub.seen_at(&format!("{PROJECT}/repository/tree")).len(), 1);
+}
+
+#[actix_web::test]
+async fn merge_request_diffs_carry_ranges_and_renames() {
+    let merged = rfc3339(days_ago(1));
+    let stub = Stub::start(move |seen, _| {
+        if seen.path == format!("{PROJECT}/merge_requests") {
+            return Reply::json(200, json!([merge_request(5, &merged, Some(&merged))])).header("x-next-page", "");
+        }
+        if seen.path != format!("{PROJECT}/merge_requests/5/diffs") {
+            return Reply::json(404, json!({"message": "404 Not Found"}));
+        }
+        let diff = |old: &str, new: &str, diff: &str| {
+            json!({"old_path": old, "new_path": new, "a_mode": "100644", "b_mode": "100644", "diff": diff,
+                   "new_file": false, "renamed_file": old != new, "deleted_file": false,
+                   "generated_file": false, "too_large": false, "collapsed": false})
+        };
+        let mut large = diff("big.sql", "big.sql", "");
+        large["too_large"] = json!(true);
+        let mut collapsed = diff("lock.json", "lock.json", "@@ -1 +1 @@\n-a\n+b\n");
+        collapsed["collapsed"] = json!(true);
+        let mut deleted = diff("gone.rb", "gone.rb", "@@ -1,2 +0,0 @@\n-a\n-b\n");
+        deleted["deleted_file"] = json!(true);
+        Reply::json(
+            200,
+            json!([
+                diff("app/cart.rb", "app/cart.rb", "@@ -36,7 +38,10 @@ def total\n-a\n+b\n@@ -90 +100 @@\n-x\n+y\n"),
+                diff("lib/money.rb", "app/money.rb", "@@ -3,2 +3,4 @@\n a\n+b\n+c\n"),
+                diff("logo.png", "logo.png", "Binary files a/logo.png and b/logo.png differ\n"),
+                large,
+                collapsed,
+                deleted,
+            ]),
+        )
+        .header("x-next-page", "")
+    });
+    let window = PullRequestWindow { merged_since: days_ago(10), updated_since: None };
+    let requests = session(&clients(&stub.url), gitlab(None))
+        .await
+        .merged_pull_requests(&repo(Platform::GitLab, "acme/platform/checkout-api"), window)
+        .await
+        .unwrap();
+    let expected = [
+        ChangedFile {
+            path: "app/cart.rb".into(),
+            previous_path: None,
+            ranges: vec![LineRange::new(38, 47), LineRange::new(100, 100)],
+        },
+        ChangedFile {
+            path: "app/money.rb".into(),
+            previous_path: Some("lib/money.rb".into()),
+            ranges: vec![LineRange::new(3, 6)],
+        },
+        ChangedFile::path_only("logo.png"),
+        ChangedFile::path_only("big.sql"),
+        ChangedFile::path_only("lock.json"),
+        ChangedFile::path_only("gone.rb"),
+    ];
+    assert_eq!(requests[0].files.as_slice(), expected);
 }

@@ -13,12 +13,13 @@ mod clock;
 mod platform;
 mod store;
 mod sync;
+mod telemetry;
 
 pub use cipher::{Aad, CipherError, CredentialCipher, SealedSecret};
 pub use clock::{Clock, SystemClock};
 pub use platform::{
-    MergedPullRequest, PlatformClient, PlatformError, PlatformSession, PullRequestWindow, RateLimitState,
-    RepositoryInfo,
+    ChangedFile, MergedPullRequest, PlatformClient, PlatformError, PlatformSession, PullRequestWindow, RateLimitState,
+    RepositoryInfo, TreeSnapshot,
 };
 pub use store::{
     AccountStore, ApiKeyGrant, ApiKeyRecord, ConnectionChange, ConnectionStore, HealthCheck, IdempotencyBegin,
@@ -26,3 +27,4 @@ pub use store::{
     SealedCredentialsRow, Store, StoreError, StoredResponse, Tenant, WriteConnectionError,
 };
 pub use sync::{CachedPullRequest, PullRequestQuery, SyncFailure, SyncJob, SyncStore, SyncSuccess};
+pub use telemetry::{NoTelemetry, SyncOutcome, Telemetry};

@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use sigsentry_domain::correlation::{LineRange, PrFile};
 use sigsentry_domain::{Credentials, RepoName};
 
 /// What the platform says about one repository.
@@ -31,8 +32,58 @@ pub struct MergedPullRequest {
     pub merge_commit_sha: Option<String>,
     /// Last update on the platform (drives incremental sync).
     pub updated_at: DateTime<Utc>,
-    /// Paths the PR touched; a renamed file is listed under its new path.
-    pub files: Vec<String>,
+    /// The files the PR touched, each once; a renamed file under its new path.
+    pub files: Vec<ChangedFile>,
+}
+
+/// One file a merged PR/MR changed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChangedFile {
+    /// Its path after the change (a deleted file: its last path).
+    pub path: String,
+    /// Its path before, when the PR renamed it (not for a copy): a change
+    /// made under the earlier path still counts for the current one.
+    pub previous_path: Option<String>,
+    /// The new-side lines the PR changed, sorted and merged (from the
+    /// patch's hunk headers, see
+    /// [`parse_hunk_ranges`](sigsentry_domain::correlation::parse_hunk_ranges)).
+    /// Empty when unknown: a binary file, a patch the platform left out or
+    /// cut (too large), a diff past the adapter's cap, a deleted file.
+    pub ranges: Vec<LineRange>,
+}
+
+impl ChangedFile {
+    /// `path`, not renamed, with no known ranges.
+    #[must_use]
+    pub fn path_only(path: impl Into<String>) -> Self {
+        Self { path: path.into(), previous_path: None, ranges: Vec::new() }
+    }
+}
+
+impl From<ChangedFile> for PrFile {
+    fn from(file: ChangedFile) -> Self {
+        PrFile { path: file.path, previous_path: file.previous_path, ranges: file.ranges }
+    }
+}
+
+/// A repository's files at the head of a branch, as
+/// [`PlatformSession::file_tree`] found them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeSnapshot {
+    /// The branch's revision is still the `known` one given: the files are
+    /// the same as then, and were not listed again.
+    Unchanged,
+    /// The files at `revision`.
+    Listed {
+        /// What the files were listed at, opaque and platform-specific
+        /// (GitHub: the root tree's sha; GitLab and Bitbucket: the head
+        /// commit's hash). Pass it back as `known` next time.
+        revision: String,
+        /// Every file's path from the repository root (`src/main.rs`), sorted
+        /// and unique: blobs only, no directories, no submodules. Paths
+        /// longer than the adapter's limit (4096 bytes) are left out.
+        paths: Vec<String>,
+    },
 }
 
 /// Which merged PRs/MRs to fetch.
@@ -183,8 +234,8 @@ pub trait PlatformSession: Send + Sync {
     /// [`PlatformError::RepositoryNotFound`] when it does not exist or is not visible.
     fn repository(&self, repository: &RepoName) -> impl Future<Output = Result<RepositoryInfo, PlatformError>> + Send;
 
-    /// Lists the PRs/MRs merged in `window`, with the files they touched,
-    /// newest update first.
+    /// Lists the PRs/MRs merged in `window`, newest update first, with the
+    /// files they touched: paths, renames and changed line ranges.
     ///
     /// # Errors
     /// Any [`PlatformError`]; a rate limit hit mid-way is `RateLimited`.
@@ -193,6 +244,22 @@ pub trait PlatformSession: Send + Sync {
         repository: &RepoName,
         window: PullRequestWindow,
     ) -> impl Future<Output = Result<Vec<MergedPullRequest>, PlatformError>> + Send;
+
+    /// The files of `repository` at the head of `branch` (its default branch),
+    /// unless the branch is still at the `known` revision: then
+    /// [`TreeSnapshot::Unchanged`], and the list is not downloaded again.
+    ///
+    /// # Errors
+    /// [`PlatformError::RepositoryNotFound`] when the repository is not
+    /// visible; [`PlatformError::Unexpected`] when the branch is not there
+    /// or the tree is past the adapter's bounds (too many files, too many
+    /// requests: the message says which); the others as they come.
+    fn file_tree(
+        &self,
+        repository: &RepoName,
+        branch: &str,
+        known: Option<&str>,
+    ) -> impl Future<Output = Result<TreeSnapshot, PlatformError>> + Send;
 
     /// The rate-limit state last seen for this session's platform and host
     /// (shared with every other session on that host).

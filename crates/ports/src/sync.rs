@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sigsentry_domain::{BaseUrl, ConnectionId, CredentialKind, LookbackDays, Platform, ProjectId, RepoName, TenantId};
 use uuid::Uuid;
 
-use crate::{MergedPullRequest, SealedSecret, StoreError};
+use crate::{MergedPullRequest, SealedSecret, StoreError, TreeSnapshot};
 
 /// One repository claimed by a worker, with what it needs to sync it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +36,11 @@ pub struct SyncJob {
     /// High-water mark of PR updates already cached (incremental sync);
     /// `None` after invalidation or for a first sync.
     pub updated_since: Option<DateTime<Utc>>,
+    /// The revision of the repository's stored file list (the `revision` of
+    /// the last [`TreeSnapshot::Listed`] stored for it): the sync lists the
+    /// files again only when the default branch moved off it. `None` when no
+    /// list is stored (a first sync, after invalidation), which always lists.
+    pub known_tree_revision: Option<String>,
     /// Failed attempts in a row before this one.
     pub attempts: u32,
 }
@@ -45,6 +50,14 @@ pub struct SyncJob {
 pub struct SyncSuccess {
     /// The repository's default branch.
     pub default_branch: Option<String>,
+    /// The repository's files at its default branch:
+    /// - `Some(`[`TreeSnapshot::Unchanged`]`)`: the branch is still at
+    ///   [`SyncJob::known_tree_revision`]; keep the stored list;
+    /// - `Some(`[`TreeSnapshot::Listed`]`)`: replace the stored list with
+    ///   these paths, and remember their revision;
+    /// - `None`: the repository has no default branch (it is empty), so no
+    ///   files and no revision.
+    pub file_tree: Option<TreeSnapshot>,
     /// PRs merged in the window and updated since the last sync (upserted).
     pub pull_requests: Vec<MergedPullRequest>,
     /// PRs merged before this are dropped from the cache (the window moved).
@@ -112,7 +125,9 @@ pub trait SyncStore: Clone + Send + Sync + 'static {
 
     /// Records a success if `job.lease` still holds: upserts the PRs and
     /// their files, drops PRs merged before the window, stores the default
-    /// branch, and makes the repository `ready`. `false` when the lease was
+    /// branch, replaces the repository's file list when
+    /// [`SyncSuccess::file_tree`] brings a new one, and makes the repository
+    /// `ready`. `false` when the lease was
     /// voided (then nothing is written).
     ///
     /// # Errors

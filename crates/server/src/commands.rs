@@ -3,6 +3,7 @@
 use anyhow::{Context, anyhow, bail};
 use serde_json::json;
 use sigsentry_domain::{ApiKeyId, PermissionSet, Plan, ProjectId, TenantId};
+use sigsentry_telemetry::Metrics;
 
 use crate::cli::{Command, CredentialsCommand, KeyCommand, ProjectCommand, TenantCommand};
 use crate::config::Config;
@@ -100,8 +101,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!("sync worker disabled (SIGSENTRY_SYNC_WORKER=false): API only");
         None
     };
-    let app = Application::build(&config, services)?;
-    tracing::info!(listen = %config.listen, port = app.port(), "serving the Code Repos API");
+    let app = Application::build(&config, services, Metrics::new())?;
+    tracing::info!(listen = %config.listen, port = app.port(), metrics_port = ?app.metrics_port(), "serving the Code Repos API");
     let served = app.run_until_stopped().await.context("the HTTP server failed");
     if let Some(worker) = worker {
         worker.stop().await;

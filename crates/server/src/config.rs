@@ -81,6 +81,8 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Longest wait for a request body, in seconds (`SIGSENTRY_BODY_TIMEOUT_SECS`).
     pub body_timeout_secs: u32,
+    /// Serve `GET /metrics` on this address instead of on `listen` (`SIGSENTRY_METRICS_LISTEN`).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where the platforms' cloud APIs are.
@@ -170,6 +172,13 @@ impl Config {
         };
         let rate_limit_per_minute = whole("SIGSENTRY_RATE_LIMIT", 1200, "requests per minute")?;
         let body_timeout_secs = whole("SIGSENTRY_BODY_TIMEOUT_SECS", 10, "seconds")?;
+        let metrics_listen = get("SIGSENTRY_METRICS_LISTEN")
+            .map(|raw| {
+                raw.parse::<SocketAddr>().with_context(|| {
+                    format!("SIGSENTRY_METRICS_LISTEN must be HOST:PORT such as 127.0.0.1:9090, got {raw:?}")
+                })
+            })
+            .transpose()?;
         Ok(Self {
             database_url: DatabaseUrl(database_url),
             listen,
@@ -182,6 +191,7 @@ impl Config {
             sync_interval_secs,
             rate_limit_per_minute,
             body_timeout_secs,
+            metrics_listen,
         })
     }
 
@@ -234,6 +244,7 @@ mod tests {
             ("SIGSENTRY_RATE_LIMIT", "0"),
             ("SIGSENTRY_RATE_LIMIT", "lots"),
             ("SIGSENTRY_BODY_TIMEOUT_SECS", "-1"),
+            ("SIGSENTRY_METRICS_LISTEN", "9090"),
         ] {
             let error = from(&[(name, value)]).unwrap_err().to_string();
             assert!(error.contains(name), "{error}");

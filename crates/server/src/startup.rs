@@ -4,17 +4,17 @@ use std::net::TcpListener;
 
 use std::time::Duration;
 
+use actix_web::HttpServer;
 use actix_web::dev::Server;
-use actix_web::{HttpServer, web};
 use anyhow::Context;
 use sigsentry_app::{CodeRepos, ServiceConfig, SyncConfig, SyncWorker};
 use sigsentry_crypto::Keyring;
 use sigsentry_domain::BaseUrlPolicy;
-use sigsentry_http::HttpSettings;
-use sigsentry_http::rate_limit::RateLimiter;
+use sigsentry_http::{HttpSettings, HttpShared};
 use sigsentry_persistence::AnyStore;
 use sigsentry_platforms::{PlatformClients, PlatformConfig};
 use sigsentry_ports::SystemClock;
+use sigsentry_telemetry::Metrics;
 
 use crate::config::Config;
 use crate::master_key;
@@ -89,10 +89,11 @@ fn service_config(config: &Config) -> ServiceConfig {
     }
 }
 
-/// A bound, not yet running, server.
+/// A bound, not yet running, server (and its metrics listener, if apart).
 pub struct Application {
     port: u16,
     server: Server,
+    metrics_server: Option<(u16, Server)>,
 }
 
 impl std::fmt::Debug for Application {
@@ -106,22 +107,40 @@ impl Application {
     ///
     /// # Errors
     /// The address cannot be bound.
-    pub fn build(config: &Config, services: Services) -> anyhow::Result<Self> {
+    pub fn build(config: &Config, services: Services, metrics: Metrics) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {} (SIGSENTRY_LISTEN)", config.listen))?;
         let port = listener.local_addr()?.port();
         let settings = HttpSettings {
             rate_limit_per_minute: config.rate_limit_per_minute,
             body_timeout: Duration::from_secs(u64::from(config.body_timeout_secs)),
+            serve_metrics: config.metrics_listen.is_none(),
         };
-        // One limiter for every worker thread of the server.
-        let limiter = web::Data::new(RateLimiter::new(settings.rate_limit_per_minute));
-        let server =
-            HttpServer::new(move || sigsentry_http::build_app(services.clone(), settings.clone(), limiter.clone()))
-                .listen(listener)?
-                .shutdown_timeout(10)
-                .run();
-        Ok(Self { port, server })
+        // Built once: every worker thread counts into one limiter and one registry.
+        let shared = HttpShared::new(settings, metrics.clone());
+        let server = HttpServer::new(move || sigsentry_http::build_app(services.clone(), shared.clone()))
+            .listen(listener)?
+            .shutdown_timeout(10)
+            .run();
+        let metrics_server = match config.metrics_listen {
+            None => None,
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .with_context(|| format!("cannot listen on {address} (SIGSENTRY_METRICS_LISTEN)"))?;
+                let port = listener.local_addr()?.port();
+                let server = HttpServer::new(move || sigsentry_http::metrics_app(metrics.clone()))
+                    .workers(1)
+                    .listen(listener)?
+                    .run();
+                Some((port, server))
+            }
+        };
+        Ok(Self { port, server, metrics_server })
+    }
+
+    /// The port of the metrics listener, when it has its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
     }
 
     /// The port actually bound.
@@ -134,6 +153,17 @@ impl Application {
     /// # Errors
     /// The server failed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics_server {
+            None => self.server.await,
+            Some((_, metrics)) => {
+                // A server serves only while polled: the metrics one runs beside.
+                let stop = metrics.handle();
+                let metrics = tokio::spawn(metrics);
+                let served = self.server.await;
+                stop.stop(true).await;
+                let _ = metrics.await;
+                served
+            }
+        }
     }
 }

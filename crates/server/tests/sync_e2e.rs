@@ -14,9 +14,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sigsentry_domain::Plan;
 use sigsentry_server::startup::{WorkerHandle, worker};
-use stubs::{Stub, StubPr};
+use stubs::{Stub, StubFile, StubPr};
 
 const TOKEN: &str = "ghp_syncendtoend000000000001";
+const BITBUCKET_PASSWORD: &str = "ATBBsyncendtoend000000000001";
 
 async fn app_with_worker(stub: &Stub) -> (TestApp, WorkerHandle) {
     let env = stub.env();
@@ -29,19 +30,29 @@ async fn app_with_worker(stub: &Stub) -> (TestApp, WorkerHandle) {
 fn seed(stub: &Stub) {
     let now = Utc::now();
     let mut state = stub.state.lock().unwrap();
-    state.accepted = vec![TOKEN.to_owned(), "glpat-syncendtoend00000001".to_owned()];
+    state.accepted =
+        vec![TOKEN.to_owned(), "glpat-syncendtoend00000001".to_owned(), format!("dev:{BITBUCKET_PASSWORD}")];
+    state.tree =
+        ["README.md", "src/checkout/total.rs", "src/billing/retry.rs", "src/main.rs"].map(str::to_owned).to_vec();
     state.prs = vec![
         StubPr {
             number: 3,
             title: "Fix checkout rounding".into(),
             merged_at: now - TimeDelta::days(1),
-            files: vec!["src/checkout/total.rs".into(), "README.md".into()],
+            files: vec![
+                StubFile::patched("src/checkout/total.rs", "@@ -36,7 +38,10 @@ fn total()\n-    a\n+    b\n"),
+                "README.md".into(),
+            ],
         },
         StubPr {
             number: 2,
             title: "Billing retries".into(),
             merged_at: now - TimeDelta::days(5),
-            files: vec!["src/billing/retry.rs".into()],
+            files: vec![StubFile::renamed(
+                "src/billing/retries.rs",
+                "src/billing/retry.rs",
+                Some("@@ -1,2 +1,3 @@\n a\n+b\n"),
+            )],
         },
         StubPr {
             number: 1,
@@ -93,6 +104,10 @@ async fn a_new_connection_syncs_and_its_pull_requests_are_listed() {
     assert_eq!(first["url"], "https://github.com/acme/api/pull/3");
     assert_eq!(first["mergeCommitSha"], "sha3");
     assert_eq!(first["files"], json!(["README.md", "src/checkout/total.rs"]));
+    let revision = stub.state.lock().unwrap().tree_revision();
+    assert_eq!(stub.requests_to("/repos/acme/api/branches/main"), 1, "the default branch's revision");
+    assert_eq!(stub.requests_to(&format!("/repos/acme/api/git/trees/{revision}")), 1, "its files, listed once");
+    assert_eq!(stub.requests_to("/repos/acme/api/pulls/3/files"), 1);
 
     let only_billing = pull_requests(&app, &id, "?path=src/billing/").await;
     assert_eq!(only_billing["data"].as_array().unwrap().len(), 1);
@@ -117,6 +132,19 @@ async fn a_new_connection_syncs_and_its_pull_requests_are_listed() {
         .await;
     wait_for(&app, &gitlab, "ready").await;
     assert_eq!(pull_requests(&app, &gitlab, "?repo=ACME/platform/api").await["data"].as_array().unwrap().len(), 2);
+    assert_eq!(stub.requests_to("/api/v4/projects/acme%2Fplatform%2Fapi/repository/tree"), 1);
+
+    // And a Bitbucket one, its diffstat and raw diff behind redirects.
+    let bitbucket = app
+        .create(&json!({"platform": "bitbucket", "credentials": {"username": "dev", "appPassword": BITBUCKET_PASSWORD}, "repositories": ["acme/web"]}))
+        .await;
+    wait_for(&app, &bitbucket, "ready").await;
+    let listed = pull_requests(&app, &bitbucket, "").await;
+    let numbers: Vec<u64> = listed["data"].as_array().unwrap().iter().map(|p| p["number"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [3, 2]);
+    assert_eq!(listed["data"][1]["files"], json!(["src/billing/retry.rs"]), "a renamed file under its new path");
+    assert_eq!(stub.requests_to(&format!("/repositories/acme/web/src/{revision}/")), 1);
+    assert_eq!(stub.requests_to("/repositories/acme/web/diff/3"), 1, "the raw diff, through its redirect");
     worker.stop().await;
 }
 

@@ -106,7 +106,7 @@ impl PathIndex {
         };
         let repo = u32::try_from(repo).unwrap_or(u32::MAX);
         self.paths.push((repo, path.into()));
-        self.by_name.entry(name.to_ascii_lowercase().into()).or_default().push(id);
+        self.by_name.entry(Self::name_key(name).into()).or_default().push(id);
     }
 
     /// How many files are indexed.
@@ -122,6 +122,19 @@ impl PathIndex {
     /// Whether any file of `repository` is indexed.
     pub fn has_repository(&self, repository: &str) -> bool {
         self.repositories.iter().any(|r| r == repository)
+    }
+
+    /// The key a repository file is looked up by: its file name, lower-cased
+    /// (ASCII), as [`PathIndex::lookup_names`] gives them for frames. A store
+    /// that indexes files by it finds every candidate of a frame.
+    ///
+    /// ```
+    /// use sigsentry_domain::correlation::PathIndex;
+    ///
+    /// assert_eq!(PathIndex::name_key("src/main/java/com/acme/Cart.java"), "cart.java");
+    /// ```
+    pub fn name_key(path: &str) -> String {
+        path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase()
     }
 
     /// The lower-cased file names under which [`PathIndex::map_frame`]

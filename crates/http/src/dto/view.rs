@@ -252,7 +252,7 @@ impl From<&CachedPullRequest> for PullRequestView {
             url: pr.url.clone(),
             merged_at: Timestamp(pr.merged_at),
             merge_commit_sha: pr.merge_commit_sha.clone(),
-            files: pr.files.clone(),
+            files: pr.files.iter().map(|file| file.path.clone()).collect(),
         }
     }
 }

@@ -78,3 +78,13 @@ async fn only_get() -> Result<HttpResponse, ApiError> {
 pub async fn no_route() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(ErrorCode::NotFound, "No such route. See GET /v1/openapi.json for the API."))
 }
+
+/// `GET /metrics`.
+pub fn metrics_route(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics))
+            .route(web::head().to(metrics))
+            .default_service(web::to(only_get)),
+    );
+}

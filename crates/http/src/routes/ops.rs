@@ -1,7 +1,8 @@
 //! Liveness, readiness and the API document.
 
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 use sigsentry_app::CodeReposApi;
+use sigsentry_telemetry::Metrics;
 
 use crate::dto::{Health, HealthStatus};
 use crate::envelope::Envelope;
@@ -34,4 +35,10 @@ pub async fn readyz<A: CodeReposApi>(req: HttpRequest) -> Result<HttpResponse, A
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", responses((status = 200, description = "This document.", body = crate::openapi::OpenApiDocument)))]
 pub async fn openapi_document() -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(crate::openapi::document_json())
+}
+
+/// Prometheus metrics (text exposition format). No API key: scrapers send none,
+/// and no label names a tenant, a key or a repository.
+pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(metrics.render())
 }

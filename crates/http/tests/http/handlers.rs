@@ -16,8 +16,8 @@ use sigsentry_domain::{
     ApiKeyId, ConnectionId, PatchDraft, Plan, ProjectId, QuotaExceeded, RepoConnection, SpecDraft, TenantId,
 };
 
-use sigsentry_http::HttpSettings;
-use sigsentry_http::rate_limit::RateLimiter;
+use sigsentry_http::{HttpSettings, HttpShared};
+use sigsentry_telemetry::Metrics;
 
 const KEY: &str = "good-key";
 
@@ -111,8 +111,8 @@ impl CodeReposApi for Fake {
 const ID: &str = "01930000-0000-7000-8000-000000000000";
 
 async fn send(fake: &Fake, request: TestRequest) -> (StatusCode, actix_web::http::header::HeaderMap, Value) {
-    let limiter = actix_web::web::Data::new(RateLimiter::new(HttpSettings::default().rate_limit_per_minute));
-    let app = init_service(sigsentry_http::build_app(fake.clone(), HttpSettings::default(), limiter)).await;
+    let shared = HttpShared::new(HttpSettings::default(), Metrics::new());
+    let app = init_service(sigsentry_http::build_app(fake.clone(), shared)).await;
     // A failure the middleware could not answer in place (a panic) comes
     // back as an error that renders its envelope, as the server would.
     let response = match try_call_service(&app, request.to_request()).await {

@@ -61,28 +61,19 @@ fn clone_kind(error: &DieselError) -> DieselError {
     }
 }
 
-pub(crate) use crate::decode::corrupt_row;
+/// The UNIQUE constraints of `migrations/postgres` that a name clash trips.
+const REPO_NAME_UNIQUE: &str = "connection_repositories_project_id_name_key";
+const SERVICE_NAME_UNIQUE: &str = "service_mappings_project_id_service_name";
 
-/// The name of the UNIQUE constraint a failure violated, if it is one.
-pub(crate) fn violated_unique(error: &DieselError) -> Option<&str> {
+/// Whether a failure violated the project-wide UNIQUE on repositories or on service names.
+pub(crate) fn is_name_clash(error: &DieselError) -> bool {
     match error {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => info.constraint_name(),
-        _ => None,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            matches!(info.constraint_name(), Some(REPO_NAME_UNIQUE | SERVICE_NAME_UNIQUE))
+        }
+        _ => false,
     }
 }
-
-/// This dialect, for the shared [`crate::tx::TxError`].
-#[derive(Debug)]
-pub(crate) struct PgDialect;
-
-impl crate::tx::Dialect for PgDialect {
-    fn map_diesel_error(error: DieselError) -> StoreError {
-        map_diesel_error(error)
-    }
-}
-
-/// The error of a task run on a pooled connection of this dialect.
-pub(crate) type TxError = crate::tx::TxError<PgDialect>;
 
 #[cfg(test)]
 mod tests {

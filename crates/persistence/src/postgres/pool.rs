@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use diesel::ConnectionError;
 use diesel_async::AsyncPgConnection;
-use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
-use sigsentry_ports::StoreError;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -17,7 +16,7 @@ use crate::OpenError;
 /// The pool of PostgreSQL connections.
 pub(crate) type PgPool = Pool<AsyncPgConnection>;
 
-/// PostgreSQL connections per process by default ([`crate::PgStore::open`]).
+/// PostgreSQL connections per process by default ([`crate::AnyStore::open_postgres`]).
 /// Several replicas share the server's `max_connections` (100 by default),
 /// so this stays well below it.
 pub const PG_POOL_SIZE: usize = 16;
@@ -152,21 +151,7 @@ pub(crate) fn build_pool(target: &PgTarget, max_size: usize) -> Result<PgPool, S
     });
     // The URL is unused by `custom_setup`; the manager only keeps it for its Debug output.
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(&target.display, config);
-    // The wait timeout is applied in `checkout` with tokio rather than by
+    // The wait timeout is applied in `Pool::checkout` with tokio rather than by
     // deadpool, whose own timeouts need a runtime feature this crate does not enable.
     Pool::builder(manager).max_size(max_size.max(1)).build().map_err(|e| e.to_string())
-}
-
-/// Takes a working connection from the pool, waiting at most [`POOL_WAIT`].
-///
-/// # Errors
-/// [`StoreError::Unavailable`] on timeout or when no connection can be opened.
-pub(crate) async fn checkout(pool: &PgPool) -> Result<Object<AsyncPgConnection>, StoreError> {
-    match tokio::time::timeout(POOL_WAIT, pool.get()).await {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(StoreError::Unavailable(format!("cannot get a database connection: {e}"))),
-        Err(_) => {
-            Err(StoreError::Unavailable(format!("no working database connection within {} ms", POOL_WAIT.as_millis())))
-        }
-    }
 }

@@ -19,60 +19,25 @@ pub(crate) fn map_diesel_error(error: DieselError) -> StoreError {
     StoreError::Unexpected(error.to_string())
 }
 
-pub(crate) use crate::decode::corrupt_row;
-
-/// This dialect, for the shared [`crate::tx::TxError`].
-#[derive(Debug)]
-pub(crate) struct SqliteDialect;
-
-impl crate::tx::Dialect for SqliteDialect {
-    fn map_diesel_error(error: DieselError) -> StoreError {
-        map_diesel_error(error)
-    }
+/// Whether a failure is a UNIQUE violation (SQLite's errors do not name the constraint).
+pub(crate) fn is_unique_violation(error: &DieselError) -> bool {
+    matches!(error, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
 }
-
-/// The error of a task run on a pooled connection of this dialect.
-pub(crate) type TxError = crate::tx::TxError<SqliteDialect>;
 
 #[cfg(test)]
 mod tests {
-    use diesel::result::DatabaseErrorInformation;
-
     use super::*;
 
-    #[derive(Debug)]
-    struct Info(&'static str);
-
-    impl DatabaseErrorInformation for Info {
-        fn message(&self) -> &str {
-            self.0
-        }
-        fn details(&self) -> Option<&str> {
-            None
-        }
-        fn hint(&self) -> Option<&str> {
-            None
-        }
-        fn table_name(&self) -> Option<&str> {
-            None
-        }
-        fn column_name(&self) -> Option<&str> {
-            None
-        }
-        fn constraint_name(&self) -> Option<&str> {
-            None
-        }
-        fn statement_position(&self) -> Option<i32> {
-            None
-        }
+    fn db(kind: DatabaseErrorKind, message: &str) -> DieselError {
+        DieselError::DatabaseError(kind, Box::new(message.to_owned()))
     }
 
     #[test]
     fn locked_is_unavailable_and_the_rest_unexpected() {
-        let locked = DieselError::DatabaseError(DatabaseErrorKind::Unknown, Box::new(Info("database is locked")));
+        let locked = db(DatabaseErrorKind::Unknown, "database is locked");
         assert!(matches!(map_diesel_error(locked), StoreError::Unavailable(_)));
-        let unique =
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, Box::new(Info("UNIQUE constraint failed")));
+        let unique = db(DatabaseErrorKind::UniqueViolation, "UNIQUE constraint failed");
+        assert!(is_unique_violation(&unique));
         assert!(matches!(map_diesel_error(unique), StoreError::Unexpected(_)));
         assert!(matches!(map_diesel_error(DieselError::NotFound), StoreError::Unexpected(_)));
     }

@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, ConnectionError, ConnectionResult, QueryResult, SqliteConnection};
-use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use sigsentry_ports::StoreError;
 
 /// The async connection the pool hands out: a blocking SQLite connection
 /// whose work runs on tokio's blocking threads.
@@ -65,22 +64,7 @@ pub(crate) fn build_pool(path: &str) -> Result<SqlitePool, String> {
     let mut config = ManagerConfig::<AsyncSqlite>::default();
     config.custom_setup = Box::new(setup);
     let manager = AsyncDieselConnectionManager::<AsyncSqlite>::new_with_config(path, config);
-    // The wait timeout is applied in `checkout` with tokio rather than by
+    // The wait timeout is applied in `Pool::checkout` with tokio rather than by
     // deadpool, whose own timeouts need a runtime feature this crate does not enable.
     Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| e.to_string())
-}
-
-/// Takes a connection from the pool, waiting at most [`POOL_WAIT`].
-///
-/// # Errors
-/// [`StoreError::Unavailable`] on timeout or when a connection cannot be opened.
-pub(crate) async fn checkout(pool: &SqlitePool) -> Result<Object<AsyncSqlite>, StoreError> {
-    match tokio::time::timeout(POOL_WAIT, pool.get()).await {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(StoreError::Unavailable(format!("cannot get a database connection: {e}"))),
-        Err(_) => Err(StoreError::Unavailable(format!(
-            "no database connection became free within {} ms",
-            POOL_WAIT.as_millis()
-        ))),
-    }
 }

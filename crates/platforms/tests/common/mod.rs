@@ -11,8 +11,8 @@ use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use sigsentry_domain::{BaseUrl, BaseUrlPolicy, Credentials, Platform, RepoName, Secret};
-use sigsentry_platforms::{PlatformClients, PlatformConfig, RetryConfig, Session};
-use sigsentry_ports::PlatformClient;
+use sigsentry_platforms::{ListingBounds, PlatformClients, PlatformConfig, RetryConfig, Session};
+use sigsentry_ports::{ChangedFile, PlatformClient, TreeSnapshot};
 
 /// One request the stub received.
 #[derive(Debug, Clone)]
@@ -159,11 +159,25 @@ pub fn config(root: &str, allow_private: bool) -> PlatformConfig {
         request_timeout: Duration::from_secs(3),
         retry: RetryConfig { attempts: 2, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(50) },
         user_agent: "sigsentry-tests/1".to_owned(),
+        bounds: ListingBounds::default(),
     }
 }
 
 pub fn clients(root: &str) -> PlatformClients {
     PlatformClients::new(config(root, false)).unwrap()
+}
+
+/// Clients with `bounds` instead of the default ones.
+pub fn clients_with(root: &str, bounds: ListingBounds) -> PlatformClients {
+    PlatformClients::new(PlatformConfig { bounds, ..config(root, false) }).unwrap()
+}
+
+/// The paths of a listed tree, and its revision.
+pub fn listed(snapshot: TreeSnapshot) -> (String, Vec<String>) {
+    match snapshot {
+        TreeSnapshot::Listed { revision, paths } => (revision, paths),
+        TreeSnapshot::Unchanged => panic!("the tree was not listed"),
+    }
 }
 
 /// A session of `clients` with `credentials`.
@@ -210,6 +224,11 @@ pub fn days_ago(days: i64) -> DateTime<Utc> {
 pub fn hours_ago(hours: i64) -> DateTime<Utc> {
     let at = Utc::now() - TimeDelta::hours(hours);
     DateTime::from_timestamp(at.timestamp(), 0).unwrap()
+}
+
+/// The paths of `files`, in order.
+pub fn paths(files: &[ChangedFile]) -> Vec<&str> {
+    files.iter().map(|file| file.path.as_str()).collect()
 }
 
 pub fn rfc3339(at: DateTime<Utc>) -> String {

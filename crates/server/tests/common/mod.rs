@@ -25,6 +25,8 @@ pub struct TestApp {
     pub db_path: PathBuf,
     pub dir: TempDir,
     pub config: Config,
+    /// The metrics listener's port, when `SIGSENTRY_METRICS_LISTEN` moved it.
+    pub metrics_port: Option<u16>,
 }
 
 pub fn config_for(dir: &TempDir, extra: &[(&str, &str)]) -> Config {
@@ -60,8 +62,9 @@ impl TestApp {
             .await
             .unwrap()
             .secret;
-        let app = Application::build(&config, services.clone()).unwrap();
+        let app = Application::build(&config, services.clone(), sigsentry_telemetry::Metrics::new()).unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());
+        let metrics_port = app.metrics_port();
         tokio::spawn(app.run_until_stopped());
         TestApp {
             base,
@@ -73,6 +76,7 @@ impl TestApp {
             db_path: dir.path().join("sigsentry.db"),
             dir,
             config,
+            metrics_port,
         }
     }
 

@@ -1,8 +1,19 @@
 //! One local stub server that speaks the slice of the GitHub, GitLab and
 //! Bitbucket REST APIs the sync uses, with what a test configures: the
-//! tokens it accepts, the PRs it serves, a rate limit to trip.
+//! tokens it accepts, the files at the default branch, the PRs it serves
+//! (their files with renames and patches), a rate limit to trip.
+//!
+//! Each platform serves one repository: GitHub `acme/api`, GitLab
+//! `acme/platform/api`, Bitbucket `acme/web`; the default branch is `main`.
+//! All three serve the same [`StubState::tree`] and [`StubState::prs`], the
+//! way each platform shapes them: GitHub's branch, recursive tree and PR
+//! files with `patch`; GitLab's branch, keyset tree and MR diffs with
+//! `diff`; Bitbucket's branch, `src` listing, and the diffstat and raw diff
+//! behind their redirects.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::collections::BTreeSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
@@ -10,23 +21,81 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
+/// One file a stub PR changed.
+#[derive(Clone, Debug)]
+pub struct StubFile {
+    /// Its path after the PR.
+    pub path: String,
+    /// The path it was renamed from, if the PR renamed it.
+    pub previous_path: Option<String>,
+    /// Its hunks (`@@ -a,b +c,d @@` lines and the lines under them), as
+    /// GitHub's `patch` and GitLab's `diff` carry them; `None` for a file
+    /// without a patch (binary, too large).
+    pub patch: Option<String>,
+}
+
+impl StubFile {
+    /// A modified file with `patch`.
+    pub fn patched(path: &str, patch: &str) -> Self {
+        Self { path: path.into(), previous_path: None, patch: Some(patch.into()) }
+    }
+
+    /// A file renamed from `from` to `to`, with `patch` (if any).
+    pub fn renamed(from: &str, to: &str, patch: Option<&str>) -> Self {
+        Self { path: to.into(), previous_path: Some(from.into()), patch: patch.map(str::to_owned) }
+    }
+
+    /// GitHub's status for it.
+    fn status(&self) -> &'static str {
+        if self.previous_path.is_some() { "renamed" } else { "modified" }
+    }
+
+    /// Its path before the PR.
+    fn old_path(&self) -> &str {
+        self.previous_path.as_deref().unwrap_or(&self.path)
+    }
+}
+
+/// A modified file without a patch.
+impl From<&str> for StubFile {
+    fn from(path: &str) -> Self {
+        Self { path: path.into(), previous_path: None, patch: None }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct StubPr {
     pub number: u64,
     pub title: String,
     pub merged_at: DateTime<Utc>,
-    pub files: Vec<String>,
+    pub files: Vec<StubFile>,
 }
 
 #[derive(Default)]
 pub struct StubState {
     /// Tokens (GitHub, GitLab) or `user:secret` pairs (Bitbucket) accepted.
     pub accepted: Vec<String>,
+    /// The repository's files at its default branch (`main`), from the root.
+    pub tree: Vec<String>,
     pub prs: Vec<StubPr>,
     /// When set, GitHub answers 403 with `x-ratelimit-remaining: 0` and this reset (epoch seconds).
     pub github_rate_limited_until: Option<i64>,
-    /// Every path requested, for assertions.
+    /// Every path requested (with its query), for assertions.
     pub seen: Vec<String>,
+}
+
+impl StubState {
+    /// The revision of [`StubState::tree`]: it changes when the tree does.
+    pub fn tree_revision(&self) -> String {
+        let mut hasher = DefaultHasher::new();
+        self.tree.hash(&mut hasher);
+        format!("{:040x}", u128::from(hasher.finish()))
+    }
+
+    /// The directories of the tree, each once.
+    fn directories(&self) -> BTreeSet<String> {
+        self.tree.iter().flat_map(|path| path.match_indices('/').map(move |(end, _)| path[..end].to_owned())).collect()
+    }
 }
 
 #[derive(Clone)]
@@ -53,6 +122,34 @@ fn authorized(req: &HttpRequest, state: &StubState) -> bool {
         .any(|ok| bearer.as_deref() == Some(ok.as_str()) || basic.as_deref() == Some(ok.as_str()) || private == *ok)
 }
 
+/// The PR numbered by the path segment between `prefix` and `suffix`.
+fn pr_at<'a>(prs: &'a [StubPr], path: &str, prefix: &str, suffix: &str) -> Option<&'a StubPr> {
+    let number: u64 = path.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok()?;
+    prs.iter().find(|pr| pr.number == number)
+}
+
+/// A PR's whole `git diff`, as Bitbucket's raw diff serves it.
+fn unified_diff(pr: &StubPr) -> String {
+    let mut diff = String::new();
+    for file in &pr.files {
+        let (old, new) = (file.old_path(), file.path.as_str());
+        diff.push_str(&format!("diff --git a/{old} b/{new}\n"));
+        if file.previous_path.is_some() {
+            diff.push_str(&format!("similarity index 90%\nrename from {old}\nrename to {new}\n"));
+        }
+        match &file.patch {
+            Some(patch) => {
+                diff.push_str(&format!("--- a/{old}\n+++ b/{new}\n{patch}"));
+                if !patch.ends_with('\n') {
+                    diff.push('\n');
+                }
+            }
+            None => diff.push_str(&format!("Binary files a/{old} and b/{new} differ\n")),
+        }
+    }
+    diff
+}
+
 async fn handle(req: HttpRequest, stub: web::Data<Arc<Mutex<StubState>>>) -> HttpResponse {
     let path = req.path().to_owned();
     let mut state = stub.lock().unwrap();
@@ -71,10 +168,24 @@ async fn handle(req: HttpRequest, stub: web::Data<Arc<Mutex<StubState>>>) -> Htt
             .json(json!({"message": "API rate limit exceeded"}));
     }
     let prs = state.prs.clone();
+    let tree = state.tree.clone();
+    let directories = state.directories();
+    let revision = state.tree_revision();
     drop(state);
+    let github_tree = format!("/repos/acme/api/git/trees/{revision}");
+    let bitbucket_src = format!("/repositories/acme/web/src/{revision}/");
     match path.as_str() {
+        // GitHub's and Bitbucket's token checks alike.
         "/user" | "/api/v4/user" => HttpResponse::Ok().json(json!({"login": "dev", "username": "dev", "id": 1})),
         "/repos/acme/api" => HttpResponse::Ok().json(json!({"full_name": "acme/api", "default_branch": "main", "private": true})),
+        "/repos/acme/api/branches/main" => HttpResponse::Ok().json(json!({
+            "name": "main", "commit": {"sha": format!("c{revision}"), "commit": {"tree": {"sha": revision}}}
+        })),
+        p if p == github_tree => {
+            let blobs = tree.iter().map(|p| json!({"path": p, "mode": "100644", "type": "blob", "sha": "0", "size": 1}));
+            let trees = directories.iter().map(|p| json!({"path": p, "mode": "040000", "type": "tree", "sha": "0"}));
+            HttpResponse::Ok().json(json!({"sha": revision, "truncated": false, "tree": trees.chain(blobs).collect::<Vec<_>>()}))
+        }
         "/repos/acme/api/pulls" => HttpResponse::Ok().json(Value::Array(
             prs.iter()
                 .map(|p| json!({
@@ -86,15 +197,26 @@ async fn handle(req: HttpRequest, stub: web::Data<Arc<Mutex<StubState>>>) -> Htt
                 .collect(),
         )),
         p if p.starts_with("/repos/acme/api/pulls/") && p.ends_with("/files") => {
-            let number: u64 = p.trim_start_matches("/repos/acme/api/pulls/").trim_end_matches("/files").parse().unwrap();
-            let pr = prs.iter().find(|pr| pr.number == number).unwrap();
+            let pr = pr_at(&prs, p, "/repos/acme/api/pulls/", "/files").unwrap();
             HttpResponse::Ok().json(Value::Array(
-                pr.files.iter().map(|f| json!({"filename": f, "status": "modified"})).collect(),
+                pr.files
+                    .iter()
+                    .map(|f| json!({"filename": f.path, "previous_filename": f.previous_path, "status": f.status(), "patch": f.patch}))
+                    .collect(),
             ))
         }
         // GitLab: the project path arrives encoded as one segment.
         "/api/v4/projects/acme%2Fplatform%2Fapi" => {
             HttpResponse::Ok().json(json!({"id": 42, "default_branch": "main", "visibility": "private", "path_with_namespace": "acme/platform/api"}))
+        }
+        "/api/v4/projects/acme%2Fplatform%2Fapi/repository/branches/main" => {
+            HttpResponse::Ok().json(json!({"name": "main", "commit": {"id": revision}}))
+        }
+        // One keyset page: no `Link` to a next one.
+        "/api/v4/projects/acme%2Fplatform%2Fapi/repository/tree" => {
+            let blobs = tree.iter().map(|p| json!({"id": "0", "name": p, "type": "blob", "path": p, "mode": "100644"}));
+            let trees = directories.iter().map(|p| json!({"id": "0", "name": p, "type": "tree", "path": p, "mode": "040000"}));
+            HttpResponse::Ok().json(trees.chain(blobs).collect::<Vec<_>>())
         }
         "/api/v4/projects/acme%2Fplatform%2Fapi/merge_requests" => HttpResponse::Ok()
             .insert_header(("x-next-page", ""))
@@ -109,18 +231,62 @@ async fn handle(req: HttpRequest, stub: web::Data<Arc<Mutex<StubState>>>) -> Htt
                     .collect(),
             )),
         p if p.starts_with("/api/v4/projects/acme%2Fplatform%2Fapi/merge_requests/") && p.ends_with("/diffs") => {
-            let number: u64 = p
-                .trim_start_matches("/api/v4/projects/acme%2Fplatform%2Fapi/merge_requests/")
-                .trim_end_matches("/diffs")
-                .parse()
-                .unwrap();
-            let pr = prs.iter().find(|pr| pr.number == number).unwrap();
+            let pr = pr_at(&prs, p, "/api/v4/projects/acme%2Fplatform%2Fapi/merge_requests/", "/diffs").unwrap();
             HttpResponse::Ok().insert_header(("x-next-page", "")).json(Value::Array(
                 pr.files
                     .iter()
-                    .map(|f| json!({"old_path": f, "new_path": f, "new_file": false, "renamed_file": false, "deleted_file": false}))
+                    .map(|f| json!({
+                        "old_path": f.old_path(), "new_path": f.path, "new_file": false,
+                        "renamed_file": f.previous_path.is_some(), "deleted_file": false,
+                        "diff": f.patch.clone().unwrap_or_default(), "too_large": false, "collapsed": false
+                    }))
                     .collect(),
             ))
+        }
+        // Bitbucket (its API root is this stub's root: no `/2.0`).
+        "/repositories/acme/web" => HttpResponse::Ok()
+            .json(json!({"type": "repository", "full_name": "acme/web", "is_private": true, "mainbranch": {"type": "branch", "name": "main"}})),
+        "/repositories/acme/web/refs/branches/main" => {
+            HttpResponse::Ok().json(json!({"type": "branch", "name": "main", "target": {"type": "commit", "hash": revision}}))
+        }
+        // Everything in one page, as if `max_depth` reached every directory.
+        p if p == bitbucket_src => {
+            let files = tree.iter().map(|p| json!({"type": "commit_file", "path": p}));
+            let dirs = directories.iter().map(|p| json!({"type": "commit_directory", "path": p}));
+            HttpResponse::Ok().json(json!({"pagelen": 100, "values": dirs.chain(files).collect::<Vec<_>>()}))
+        }
+        "/repositories/acme/web/pullrequests" => HttpResponse::Ok().json(json!({
+            "pagelen": 50,
+            "values": prs.iter().map(|p| json!({
+                "type": "pullrequest", "id": p.number, "title": p.title, "state": "MERGED",
+                "author": {"nickname": "dev", "display_name": "Dev"},
+                "links": {"html": {"href": format!("https://bitbucket.org/acme/web/pull-requests/{}", p.number)}},
+                "merge_commit": {"hash": format!("sha{}", p.number)},
+                "updated_on": rfc3339(&p.merged_at),
+            })).collect::<Vec<_>>(),
+        })),
+        // Both redirect within the API host, as Bitbucket does.
+        p if p.starts_with("/repositories/acme/web/pullrequests/") && p.ends_with("/diffstat") => {
+            let pr = pr_at(&prs, p, "/repositories/acme/web/pullrequests/", "/diffstat").unwrap();
+            HttpResponse::Found().insert_header(("location", format!("/repositories/acme/web/diffstat/{}", pr.number))).finish()
+        }
+        p if p.starts_with("/repositories/acme/web/pullrequests/") && p.ends_with("/diff") => {
+            let pr = pr_at(&prs, p, "/repositories/acme/web/pullrequests/", "/diff").unwrap();
+            HttpResponse::Found().insert_header(("location", format!("/repositories/acme/web/diff/{}", pr.number))).finish()
+        }
+        p if p.starts_with("/repositories/acme/web/diffstat/") => {
+            let pr = pr_at(&prs, p, "/repositories/acme/web/diffstat/", "").unwrap();
+            HttpResponse::Ok().json(json!({
+                "pagelen": 500,
+                "values": pr.files.iter().map(|f| json!({
+                    "type": "diffstat", "status": if f.previous_path.is_some() { "renamed" } else { "modified" },
+                    "old": {"path": f.old_path()}, "new": {"path": f.path},
+                })).collect::<Vec<_>>(),
+            }))
+        }
+        p if p.starts_with("/repositories/acme/web/diff/") => {
+            let pr = pr_at(&prs, p, "/repositories/acme/web/diff/", "").unwrap();
+            HttpResponse::Ok().content_type("text/plain").body(unified_diff(pr))
         }
         _ => HttpResponse::NotFound().json(json!({"message": "Not Found"})),
     }
@@ -148,5 +314,10 @@ impl Stub {
             ("SIGSENTRY_GITLAB_URL", self.base.clone()),
             ("SIGSENTRY_BITBUCKET_API_URL", self.base.clone()),
         ]
+    }
+
+    /// Requests whose path (query left out) is `path`.
+    pub fn requests_to(&self, path: &str) -> usize {
+        self.state.lock().unwrap().seen.iter().filter(|seen| seen.split('?').next() == Some(path)).count()
     }
 }
