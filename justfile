@@ -10,7 +10,7 @@ run:
 test:
     cargo test --workspace
 
-# What CI runs: fmt, clippy, tests.
+# What CI runs: fmt, clippy, tests, a short schemathesis run.
 ci:
     bash .ci/run
 
@@ -25,6 +25,11 @@ lint:
 # Regenerate docs/openapi.json from the code.
 openapi:
     UPDATE_OPENAPI=1 cargo test -p sigsentry-http --test http
+
+# The API document proven by schemathesis: every check, stateful phase, over 2,000 requests.
+# FUZZ_QUICK=1 for the short run CI does; FUZZ_SEED, FUZZ_EXAMPLES, FUZZ_KEEP=1 (see fuzz/run.sh).
+fuzz:
+    bash fuzz/run.sh
 
 # Apply migrations to DATABASE_URL and exit.
 migrate:

@@ -243,9 +243,10 @@ pub(crate) fn username(value: String) -> Result<String, Invalid> {
     Ok(value)
 }
 
-/// An Atlassian account email: one `@`, something on each side, no whitespace.
+/// An Atlassian account email: one `@`, something on each side, no
+/// whitespace, at most 254 characters.
 pub(crate) fn email(value: String) -> Result<String, Invalid> {
-    let ok = value.len() <= 254
+    let ok = value.chars().count() <= 254
         && !value.chars().any(|c| c.is_whitespace() || c.is_control())
         && matches!(value.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.contains('@') && !domain.starts_with('.') && !domain.ends_with('.'));
     if ok { Ok(value) } else { Err(Invalid::new("must be an email address")) }
@@ -296,5 +297,8 @@ mod tests {
         for bad in ["dev", "@acme.io", "dev@acme", "dev@@acme.io", "d ev@acme.io"] {
             assert!(email(bad.into()).is_err(), "{bad}");
         }
+        // 254 characters, as the document counts them (not bytes).
+        assert!(email(format!("{}@acme.io", "é".repeat(246))).is_ok());
+        assert!(email(format!("{}@acme.io", "é".repeat(247))).is_err());
     }
 }

@@ -51,12 +51,13 @@ impl fmt::Display for ServiceName {
 }
 
 /// A subdirectory inside a repository: `""` for the root, otherwise a relative
-/// path that always ends in `/` (`src` becomes `src/`).
+/// path that always ends in `/` (`src` becomes `src/`). At most 1024
+/// characters, not counting the final `/` (`src` and `src/` are one prefix).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct PathPrefix(String);
 
 impl PathPrefix {
-    /// Longest accepted prefix, in bytes.
+    /// Longest accepted prefix, in characters, without its final `/`.
     pub const MAX: usize = 1024;
 
     /// The repository root.
@@ -73,8 +74,10 @@ impl PathPrefix {
         if value.is_empty() {
             return Ok(Self::root());
         }
-        if value.len() > Self::MAX {
-            return Err(Invalid::new(format!("must be at most {} bytes", Self::MAX)));
+        // The limit leaves the final `/` out, so that a prefix read back in its
+        // normalized form (always ending in `/`) passes as it did when sent.
+        if value.strip_suffix('/').unwrap_or(value).chars().count() > Self::MAX {
+            return Err(Invalid::new(format!("must be at most {} characters (a final '/' not counted)", Self::MAX)));
         }
         if value.starts_with('/') {
             return Err(Invalid::new("must be relative to the repository root (no leading '/')"));
@@ -113,7 +116,7 @@ impl PathPrefix {
 pub struct BranchName(String);
 
 impl BranchName {
-    /// Longest accepted name, in bytes.
+    /// Longest accepted name, in characters.
     pub const MAX: usize = 255;
 
     /// Checks `value`.
@@ -122,8 +125,8 @@ impl BranchName {
     /// [`Invalid`] naming the git rule broken.
     pub fn new(value: String) -> Result<Self, Invalid> {
         let bad = |why: &str| Err(Invalid::new(format!("must be a valid git branch name: {why}")));
-        if value.is_empty() || value.len() > Self::MAX {
-            return bad("1 to 255 bytes");
+        if value.is_empty() || value.chars().count() > Self::MAX {
+            return bad("1 to 255 characters");
         }
         if value == "@" {
             return bad("cannot be '@'");
@@ -186,6 +189,24 @@ mod tests {
         }
         assert!(PathPrefix::new("src/").unwrap().contains("src/main.rs"));
         assert!(!PathPrefix::new("src/").unwrap().contains("srcx/main.rs"));
+    }
+
+    #[test]
+    fn a_normalized_prefix_passes_again() {
+        // Read back from the store, a prefix is checked again in its normalized
+        // form: a 1024-character prefix sent without its '/' was once refused
+        // then, and its connection answered 500 on every read.
+        let longest = "é".repeat(PathPrefix::MAX);
+        let prefix = PathPrefix::new(&longest).unwrap();
+        assert_eq!(PathPrefix::new(prefix.as_str()).unwrap(), prefix);
+        assert!(PathPrefix::new(&format!("{longest}/")).is_ok());
+        assert!(PathPrefix::new(&format!("{longest}x")).is_err());
+    }
+
+    #[test]
+    fn lengths_count_characters() {
+        assert!(BranchName::new("é".repeat(BranchName::MAX)).is_ok());
+        assert!(BranchName::new("é".repeat(BranchName::MAX + 1)).is_err());
     }
 
     #[test]

@@ -196,7 +196,7 @@ async fn bad_requests_are_400_with_pointers_and_garbage_is_unknown() {
     while garbage.len() < 256 * 1024 - 8 {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         garbage.push(char::from(b' ' + (x >> 16) as u8 % 94));
-        if x % 97 == 0 {
+        if x.is_multiple_of(97) {
             garbage.push('\n');
         }
     }

@@ -402,6 +402,38 @@ async fn accepted_mappings_are_normalized() {
     assert_eq!(mappings[2]["pathPrefix"], "services/x/");
 }
 
+/// Found by schemathesis: a 1024-character prefix sent without its final `/`
+/// was stored with one, then refused when read back, so every read of the
+/// connection answered 500. Limits count characters, not bytes, as the
+/// document does.
+#[tokio::test]
+async fn the_longest_values_are_read_back() {
+    let app = TestApp::spawn().await;
+    let prefix = "é".repeat(1024);
+    let branch = "é".repeat(255);
+    let email = format!("{}@acme.io", "é".repeat(246));
+    let body = with_mappings(
+        &["acme/checkout-api"],
+        json!([{"serviceName": "checkout", "repo": "acme/checkout-api", "pathPrefix": prefix, "defaultBranch": branch}]),
+    );
+    let conn = accepted(&app, &body).await;
+    assert_eq!(conn["serviceMappings"][0]["pathPrefix"], format!("{prefix}/"));
+    assert_eq!(conn["serviceMappings"][0]["defaultBranch"], branch.as_str());
+    let listed = app.all_connections().await;
+    assert_eq!(listed.len(), 1);
+    let body = bitbucket(json!({"email": email, "apiToken": "ATATT3xFfGF0abcdef"}), &["acme/bb"]);
+    accepted(&app, &body).await;
+    refused_at(
+        &app,
+        &with_mappings(
+            &["acme/x"],
+            json!([{"serviceName": "x", "repo": "acme/x", "pathPrefix": format!("{prefix}x")}]),
+        ),
+        "/serviceMappings/0/pathPrefix",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn lookback_days_is_an_integer_from_1_to_365() {
     let app = TestApp::spawn().await;
@@ -417,6 +449,13 @@ async fn lookback_days_is_an_integer_from_1_to_365() {
         assert_eq!(accepted(&app, &body).await["lookbackDays"], days);
     }
     assert_eq!(accepted(&app, &github(&["acme/default"])).await["lookbackDays"], 30);
+    // JSON Schema's integers (the document's type) include numbers written with a zero
+    // fraction; schemathesis sent 186.0 and was refused.
+    for (i, days) in [json!(186.0), json!(1.5e2)].into_iter().enumerate() {
+        let mut body = github(&[&format!("acme/fraction-{i}")]);
+        body["lookbackDays"] = days.clone();
+        assert_eq!(accepted(&app, &body).await["lookbackDays"], days.as_f64().unwrap() as i64, "{days}");
+    }
 }
 
 #[tokio::test]

@@ -1,28 +1,45 @@
 //! `POST /v1/code/correlate`: the request as sent and the answer.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use sigsentry_app::{CorrelatedFrame, Correlation, SuspectFileLink};
 use sigsentry_domain::correlation::{CorrelationDraft, FrameDraft, Language, SuspectPullRequest, Unmapped};
+use utoipa::PartialSchema;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{AdditionalProperties, OneOfBuilder, Schema};
+use utoipa::openapi::{Object, RefOr};
 use uuid::Uuid;
 
 use super::Timestamp;
 
-/// A structured frame.
+/// A structured frame. Text fields are 1 to 1024 characters without control characters.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FrameBody {
-    /// The file as the runtime printed it (required, 1 to 1024 characters).
+    /// The file as the runtime printed it.
+    #[schema(
+        required,
+        nullable = false,
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     pub file: Option<String>,
     /// The function or method.
+    #[schema(nullable = false, min_length = 1, max_length = 1024, pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$")]
     pub function: Option<String>,
     /// 1-based line.
+    #[schema(nullable = false, minimum = 1, maximum = 4294967295_i64)]
     pub line: Option<i64>,
     /// 1-based column.
+    #[schema(nullable = false, minimum = 1, maximum = 4294967295_i64)]
     pub column: Option<i64>,
     /// The class (Java, .NET) or package (Go).
+    #[schema(nullable = false, min_length = 1, max_length = 1024, pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$")]
     pub module: Option<String>,
     /// Whether the frame is the application's own code; when given it wins.
+    #[schema(nullable = false)]
     pub in_app: Option<bool>,
 }
 
@@ -30,16 +47,67 @@ pub struct FrameBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CorrelateBody {
-    /// The error's text as logged: message and stack trace, 1 byte to 256 KiB.
+    /// The error's text as logged: message and stack trace, 1 byte to 256 KiB (262,144 bytes of UTF-8).
+    #[schema(nullable = false, min_length = 1, max_length = 262144)]
     pub stacktrace: Option<String>,
     /// Instead of `stacktrace`: 1 to 500 frames, `frames[0]` where the error was raised.
+    #[schema(nullable = false, min_items = 1, max_items = 500)]
     pub frames: Option<Vec<FrameBody>>,
     /// The service name as logged; its service mapping's repository and pathPrefix are searched first.
+    #[schema(nullable = false)]
     pub service: Option<String>,
     /// When the error happened (RFC 3339); default now. A PR merged after it is never a suspect.
+    #[schema(nullable = false, format = DateTime)]
     pub occurred_at: Option<String>,
     /// At most this many suspect files and suspect PRs, 1 to 20 (default 5).
+    #[schema(nullable = false, minimum = 1, maximum = 20)]
     pub limit: Option<i64>,
+}
+
+/// `POST /v1/code/correlate` as the document states it: the derived
+/// [`CorrelateBody`] in two shapes, one with `stacktrace` and one with
+/// `frames` (exactly one of them, which no field attribute can say), and
+/// `service` with the rules of a mapping's `serviceName`.
+#[derive(Debug)]
+pub struct CorrelateRequest;
+
+impl PartialSchema for CorrelateRequest {
+    fn schema() -> RefOr<Schema> {
+        let derived = match CorrelateBody::schema() {
+            RefOr::T(Schema::Object(object)) => object,
+            _ => Object::new(),
+        };
+        let service_name = match <super::ServiceMappingBody as PartialSchema>::schema() {
+            RefOr::T(Schema::Object(mapping)) => mapping.properties.get("serviceName").cloned(),
+            _ => None,
+        };
+        let shape = |with: &str, without: &str, title: &str| {
+            let mut shape = derived.clone();
+            shape.properties.remove(without);
+            if let Some(name) = &service_name {
+                shape.properties.insert("service".to_owned(), name.clone());
+            }
+            shape.required = vec![with.to_owned()];
+            shape.title = Some(title.to_owned());
+            shape.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+            RefOr::T(Schema::Object(shape))
+        };
+        OneOfBuilder::new()
+            .description(Some("The error to correlate: its text as logged, or its frames; exactly one."))
+            .item(shape("stacktrace", "frames", "from the text"))
+            .item(shape("frames", "stacktrace", "from frames"))
+            .into()
+    }
+}
+
+impl ToSchema for CorrelateRequest {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("CorrelateBody")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((FrameBody::name().into_owned(), <FrameBody as PartialSchema>::schema()));
+    }
 }
 
 impl From<CorrelateBody> for CorrelationDraft {

@@ -3,13 +3,18 @@
 
 mod correlate;
 mod request;
+mod schema;
 mod view;
 
 pub use correlate::{
-    CorrelateBody, CorrelationView, ExceptionView, FrameBody, FrameMappingView, FrameView, LanguageName,
-    SuspectFileView, SuspectPullRequestView, UnmappedReason, UnmappedView,
+    CorrelateBody, CorrelateRequest, CorrelationView, ExceptionView, FrameBody, FrameMappingView, FrameView,
+    LanguageName, SuspectFileView, SuspectPullRequestView, UnmappedReason, UnmappedView,
 };
 pub use request::{CreateConnectionBody, CredentialsBody, ServiceMappingBody, UpdateConnectionBody};
+pub use schema::{
+    ApiTokenCredentials, AppPasswordCredentials, BITBUCKET_REPOSITORY, CreateConnectionRequest, GITHUB_REPOSITORY,
+    GITLAB_REPOSITORY, TokenCredentials, UpdateConnectionRequest,
+};
 pub use view::{
     ConnectionView, CredentialKindName, CredentialSummaryView, Deleted, Health, HealthStatus, Invalidated,
     PlatformName, PullRequestView, ServiceMappingView, SyncRequested, SyncStateName, SyncView, Timestamp, Updated,

@@ -4,6 +4,7 @@
 //! they report every broken rule at once, each at its JSON pointer; serde
 //! only checks types and refuses unknown fields.
 
+use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
 use sigsentry_domain::{BaseUrlField, CredentialsDraft, MappingDraft, PatchDraft, SpecDraft};
 use utoipa::ToSchema;
@@ -13,21 +14,89 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CredentialsBody {
-    /// GitHub or GitLab personal access token.
+    /// GitHub or GitLab personal access token: 1 to 1024 characters, no whitespace.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     pub token: Option<String>,
-    /// GitHub Enterprise Server (`https://HOST/api/v3`) or self-managed GitLab root.
-    /// On update: left out keeps the stored one; `null` means the cloud host.
+    /// GitHub Enterprise Server (`https://HOST/api/v3`) or self-managed GitLab root:
+    /// an `https` URL without user info, query or fragment. On update: left out keeps
+    /// the stored one; `null` means the cloud host. The server also takes IP literals
+    /// of public addresses (and, when its operator allows, `http` and private hosts);
+    /// the pattern states the portable subset: a DNS name with a dot, no `localhost`.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = r"^https://(?![^/]*(?:localhost|metadata\.goog|xn--))(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$")]
     pub base_url: Option<Option<String>>,
-    /// Bitbucket username (with appPassword).
+    /// Bitbucket username (with appPassword): 1 to 100 characters, no whitespace.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     pub username: Option<String>,
-    /// Bitbucket app password.
+    /// Bitbucket app password: 1 to 1024 characters, no whitespace.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     pub app_password: Option<String>,
-    /// Atlassian account email (with apiToken).
+    /// Atlassian account email (with apiToken): one `@`, a domain with a dot, no whitespace.
+    #[schema(
+        nullable = false,
+        min_length = 5,
+        max_length = 254,
+        pattern = r"^[^@\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@(?!\.)[^@\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\.[^@\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^@.\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$"
+    )]
     pub email: Option<String>,
-    /// Atlassian API token.
+    /// Atlassian API token: 1 to 1024 characters, no whitespace.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     pub api_token: Option<String>,
+}
+
+/// A JSON integer as JSON Schema counts them: `186` and `186.0` alike (a
+/// number whose fraction is zero is an integer, however it is written). Values
+/// past `i64` saturate, so the domain reports them as out of range; a number
+/// with a fraction is a type error.
+fn integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    struct Integer;
+
+    impl Visitor<'_> for Integer {
+        type Value = i64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an integer")
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+            Ok(i64::try_from(v).unwrap_or(i64::MAX))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+            if v.is_finite() && v.fract() == 0.0 {
+                // `as` saturates: a huge integral value stays out of range.
+                Ok(v as i64)
+            } else {
+                Err(E::invalid_type(de::Unexpected::Float(v), &self))
+            }
+        }
+    }
+
+    d.deserialize_any(Integer).map(Some)
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from one left out (`None`).
@@ -56,13 +125,42 @@ impl From<CredentialsBody> for CredentialsDraft {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceMappingBody {
-    /// The service name as it appears in logs.
+    /// The service name as it appears in logs: 1 to 128 printable characters (no
+    /// control or invisible format characters), no leading or trailing
+    /// whitespace; unique in the project, compared in Unicode NFC.
+    // The classes are the domain's (`tests/http/openapi_document.rs` checks them
+    // against it, character by character). Characters past U+FFFF stand in the
+    // pattern as themselves: Rust's `\u{..}` escapes below, not the regex's, since
+    // ECMA-262 spells them `\u{..}` (with the `u` flag) and Python's `re` cannot.
+    #[schema(
+        required,
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2\\u1680\\u180e\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u2064\\u2066-\\u206f\\u3000\\ufeff\\ufff9-\\ufffb\u{110BD}\u{110CD}\u{13430}-\u{1343F}\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0001}\u{E0020}-\u{E007F}](?:[^\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb\u{110BD}\u{110CD}\u{13430}-\u{1343F}\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0001}\u{E0020}-\u{E007F}]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2\\u1680\\u180e\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u2064\\u2066-\\u206f\\u3000\\ufeff\\ufff9-\\ufffb\u{110BD}\u{110CD}\u{13430}-\u{1343F}\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0001}\u{E0020}-\u{E007F}])?$"
+    )]
     pub service_name: Option<String>,
-    /// One of the connection's repositories.
+    /// One of the connection's `repositories` (compared without regard to case).
+    #[schema(required, nullable = false, min_length = 3, pattern = r"^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)+$")]
     pub repo: Option<String>,
-    /// Subdirectory inside the repo; `""` (the default) is the root.
+    /// Subdirectory inside the repo, relative to its root: `""` (the default) is the
+    /// root; `src` is stored as `src/`. At most 1024 characters, a final `/` not
+    /// counted; no leading `/`, no `.` or `..` segments, no empty segments, no
+    /// backslash, no control characters.
+    #[schema(
+        nullable = false,
+        max_length = 1025,
+        pattern = r"^(?!/)(?!.*//)(?!(?:.*/)?\.\.?(?:/|$))(?!.{1024}[^/])[^\\\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub path_prefix: Option<String>,
-    /// Branch analyses reason about; defaults to the repository's own default branch.
+    /// Branch analyses reason about (a git branch name, as `git check-ref-format
+    /// --branch` takes it); defaults to the repository's own default branch.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^(?!@$)(?![-/.])(?!.*(?:\.\.|@\{|//|/\.|\.lock/|\.lock$|[/.]$))[^\u0000-\u0020\u007f-\u009f~^:?*\[\\]+$"
+    )]
     pub default_branch: Option<String>,
 }
 
@@ -82,14 +180,21 @@ impl From<ServiceMappingBody> for MappingDraft {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateConnectionBody {
     /// `github`, `gitlab` or `bitbucket`.
+    #[schema(required, nullable = false, value_type = Option<crate::dto::PlatformName>)]
     pub platform: Option<String>,
     /// Platform-specific credentials.
+    #[schema(required, nullable = false)]
     pub credentials: Option<CredentialsBody>,
-    /// Repositories to attach (1 to 100).
+    /// Repositories to attach: 1 to 100 distinct names (compared without regard to
+    /// case), none attached to another connection of the project.
+    #[schema(required, nullable = false, min_items = 1, max_items = 100)]
     pub repositories: Option<Vec<String>>,
-    /// Service-to-repo path mappings.
+    /// Service-to-repo path mappings (at most 1000); service names distinct.
+    #[schema(nullable = false, max_items = 1000)]
     pub service_mappings: Option<Vec<ServiceMappingBody>>,
     /// PR/MR history window, 1 to 365 days (default 30).
+    #[serde(default, deserialize_with = "integer")]
+    #[schema(nullable = false, minimum = 1, maximum = 365, format = Int32)]
     pub lookback_days: Option<i64>,
 }
 
@@ -109,18 +214,27 @@ impl From<CreateConnectionBody> for SpecDraft {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateConnectionBody {
-    /// Refused: the platform cannot change.
-    #[schema(value_type = Option<String>)]
+    /// Refused whatever its value: the platform cannot change. Left out of the
+    /// document, so the document's `additionalProperties: false` says the same.
+    #[schema(ignore)]
     pub platform: Option<serde_json::Value>,
-    /// Replaces the credentials (a left-out `baseUrl` keeps the stored one).
+    /// Replaces the credentials, in the form of the connection's platform (a
+    /// left-out `baseUrl` keeps the stored one).
+    #[schema(nullable = false)]
     pub credentials: Option<CredentialsBody>,
-    /// Replaces the repositories (1 to 100).
+    /// Replaces the repositories: 1 to 100 distinct names of the connection's
+    /// platform; a repository a kept mapping names must stay.
+    #[schema(nullable = false, min_items = 1, max_items = 100)]
     pub repositories: Option<Vec<String>>,
-    /// Replaces all mappings; `[]` clears them.
+    /// Replaces all mappings (at most 1000); `[]` clears them.
+    #[schema(nullable = false, max_items = 1000)]
     pub service_mappings: Option<Vec<ServiceMappingBody>>,
     /// Replaces the lookback window, 1 to 365.
+    #[serde(default, deserialize_with = "integer")]
+    #[schema(nullable = false, minimum = 1, maximum = 365, format = Int32)]
     pub lookback_days: Option<i64>,
     /// `false` pauses the connection; `true` resumes it.
+    #[schema(nullable = false)]
     pub is_active: Option<bool>,
 }
 

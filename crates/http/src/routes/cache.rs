@@ -10,10 +10,12 @@ use crate::extract::{ConnectionPath, PullRequestQuery, Read, Scoped, Write};
 
 /// Ask for a sync of every repository of the connection now.
 #[utoipa::path(post, path = "/v1/config/repos/{id}/sync", tag = "repos",
-    params(("id" = uuid::Uuid, Path, description = "connection id")),
-    responses((status = 202, body = Envelope<SyncRequested>),
-        (status = 400, body = crate::envelope::ErrorEnvelope), (status = 401, body = crate::envelope::ErrorEnvelope),
-        (status = 403, body = crate::envelope::ErrorEnvelope), (status = 404, body = crate::envelope::ErrorEnvelope)),
+    params(crate::openapi::ConnectionIdPath, crate::openapi::ProjectHeader),
+    responses((status = 202, description = "Every repository of the connection is due for a sync now.", body = Envelope<SyncRequested>),
+        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn request_sync<A: CodeReposApi>(
     ctx: Scoped<A, Write>,
@@ -26,15 +28,20 @@ pub async fn request_sync<A: CodeReposApi>(
 /// List the cached pull/merge requests of a connection, newest merge first.
 #[utoipa::path(get, path = "/v1/config/repos/{id}/pull-requests", tag = "repos",
     params(
-        ("id" = uuid::Uuid, Path, description = "connection id"),
-        ("repo" = Option<String>, Query, description = "only this repository", min_length = 1, max_length = 1024),
-        ("path" = Option<String>, Query, description = "only PRs that touched a path starting with this", max_length = 1024),
+        crate::openapi::ConnectionIdPath,
+        ("repo" = Option<String>, Query, description = "only this repository (compared without regard to case)", min_length = 1, max_length = 1024),
+        ("path" = Option<String>, Query, description = "only PRs that touched a path starting with this; no control characters",
+            max_length = 1024, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"),
         ("limit" = Option<u32>, Query, description = "1 to 100, default 50", minimum = 1, maximum = 100),
-        ("cursor" = Option<String>, Query, description = "meta.nextCursor of the previous page"),
+        ("cursor" = Option<String>, Query, description = "`meta.nextCursor` of the previous page (opaque)",
+            pattern = r"^p1[A-Za-z0-9_-]+$"),
+        crate::openapi::ProjectHeader,
     ),
-    responses((status = 200, body = Page<PullRequestView>),
-        (status = 400, body = crate::envelope::ErrorEnvelope), (status = 401, body = crate::envelope::ErrorEnvelope),
-        (status = 403, body = crate::envelope::ErrorEnvelope), (status = 404, body = crate::envelope::ErrorEnvelope)),
+    responses((status = 200, description = "One page of the cached pull requests, newest merge first.", body = Page<PullRequestView>),
+        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn list_pull_requests<A: CodeReposApi>(
     ctx: Scoped<A, Read>,

@@ -18,15 +18,18 @@ const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 #[utoipa::path(get, path = "/v1/config/repos", tag = "repos",
     params(
         ("limit" = Option<u32>, Query, description = "1 to 100, default 50", minimum = 1, maximum = 100),
-        ("cursor" = Option<String>, Query, description = "meta.nextCursor of the previous page"),
+        ("cursor" = Option<String>, Query, description = "`meta.nextCursor` of the previous page",
+            pattern = r"^c1[A-Za-z0-9_-]{21}[AQgw]$"),
         ("platform" = Option<crate::dto::PlatformName>, Query, description = "only this platform"),
         ("isActive" = Option<bool>, Query, description = "only active (true) or paused (false) connections"),
-        ("X-Project-Id" = Option<uuid::Uuid>, Header, description = "required with a tenant-scoped key"),
+        crate::openapi::ProjectHeader,
     ),
     responses(
-        (status = 200, body = Page<ConnectionView>),
-        (status = 400, body = crate::envelope::ErrorEnvelope), (status = 401, body = crate::envelope::ErrorEnvelope),
-        (status = 403, body = crate::envelope::ErrorEnvelope), (status = 404, body = crate::envelope::ErrorEnvelope)),
+        (status = 200, description = "One page of the project's connections, in creation order.", body = Page<ConnectionView>),
+        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn list_connections<A: CodeReposApi>(
     ctx: Scoped<A, Read>,
@@ -39,10 +42,12 @@ pub async fn list_connections<A: CodeReposApi>(
 
 /// Read one repo connection.
 #[utoipa::path(get, path = "/v1/config/repos/{id}", tag = "repos",
-    params(("id" = uuid::Uuid, Path, description = "connection id")),
-    responses((status = 200, body = Envelope<ConnectionView>),
-        (status = 400, body = crate::envelope::ErrorEnvelope), (status = 401, body = crate::envelope::ErrorEnvelope),
-        (status = 403, body = crate::envelope::ErrorEnvelope), (status = 404, body = crate::envelope::ErrorEnvelope)),
+    params(crate::openapi::ConnectionIdPath, crate::openapi::ProjectHeader),
+    responses((status = 200, description = "The connection.", body = Envelope<ConnectionView>),
+        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn get_connection<A: CodeReposApi>(
     ctx: Scoped<A, Read>,
@@ -94,13 +99,22 @@ fn stored_response(response: StoredResponse, replayed: bool) -> HttpResponse {
 
 /// Connect repositories on one platform to the project.
 #[utoipa::path(post, path = "/v1/config/repos", tag = "repos",
-    request_body = CreateConnectionBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; retries with the same key and body replay the first success")),
-    responses((status = 201, body = Envelope<ConnectionView>, headers(("Location" = String))),
-        (status = 400, body = crate::envelope::ErrorEnvelope), (status = 401, body = crate::envelope::ErrorEnvelope),
-        (status = 403, description = "FORBIDDEN or QUOTA_EXCEEDED", body = crate::envelope::ErrorEnvelope),
-        (status = 409, description = "CONFLICT, IDEMPOTENCY_KEY_CONFLICT or IDEMPOTENCY_KEY_IN_USE", body = crate::envelope::ErrorEnvelope),
-        (status = 413, body = crate::envelope::ErrorEnvelope), (status = 415, body = crate::envelope::ErrorEnvelope)),
+    request_body = crate::dto::CreateConnectionRequest,
+    params(crate::openapi::IdempotencyKeyHeader, crate::openapi::ProjectHeader),
+    responses(
+        (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the first success replayed).",
+            body = Envelope<ConnectionView>,
+            headers(
+                ("Location" = String, description = "`/v1/config/repos/{id}` of the connection"),
+                ("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key` and body"),
+            )),
+        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 408, response = crate::openapi::RequestTimeout),
+        (status = 409, response = crate::openapi::Conflict), (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn create_connection<A: CodeReposApi>(
     req: HttpRequest,
@@ -125,13 +139,16 @@ pub async fn create_connection<A: CodeReposApi>(
 
 /// Update credentials, repositories, mappings, window or activation.
 #[utoipa::path(put, path = "/v1/config/repos/{id}", tag = "repos",
-    request_body = UpdateConnectionBody,
-    params(("id" = uuid::Uuid, Path, description = "connection id")),
-    responses((status = 200, body = Envelope<Updated>),
-        (status = 400, body = crate::envelope::ErrorEnvelope), (status = 401, body = crate::envelope::ErrorEnvelope),
-        (status = 403, body = crate::envelope::ErrorEnvelope), (status = 404, body = crate::envelope::ErrorEnvelope),
-        (status = 409, body = crate::envelope::ErrorEnvelope), (status = 413, body = crate::envelope::ErrorEnvelope),
-        (status = 415, body = crate::envelope::ErrorEnvelope)),
+    request_body = crate::dto::UpdateConnectionRequest,
+    params(crate::openapi::ConnectionIdPath, crate::openapi::ProjectHeader),
+    responses((status = 200, description = "Updated.", body = Envelope<Updated>),
+        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 408, response = crate::openapi::RequestTimeout),
+        (status = 409, response = crate::openapi::Conflict), (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn update_connection<A: CodeReposApi>(
     ctx: Scoped<A, Write>,
@@ -144,10 +161,12 @@ pub async fn update_connection<A: CodeReposApi>(
 
 /// Remove a repo connection and its cached data.
 #[utoipa::path(delete, path = "/v1/config/repos/{id}", tag = "repos",
-    params(("id" = uuid::Uuid, Path, description = "connection id")),
-    responses((status = 200, body = Envelope<Deleted>),
-        (status = 400, body = crate::envelope::ErrorEnvelope), (status = 401, body = crate::envelope::ErrorEnvelope),
-        (status = 403, body = crate::envelope::ErrorEnvelope), (status = 404, body = crate::envelope::ErrorEnvelope)),
+    params(crate::openapi::ConnectionIdPath, crate::openapi::ProjectHeader),
+    responses((status = 200, description = "Deleted, with its cached data.", body = Envelope<Deleted>),
+        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn delete_connection<A: CodeReposApi>(
     ctx: Scoped<A, Write>,
@@ -159,10 +178,12 @@ pub async fn delete_connection<A: CodeReposApi>(
 
 /// Invalidate the repo cache: every repository goes back to `pending`.
 #[utoipa::path(delete, path = "/v1/config/repos/{id}/cache", tag = "repos",
-    params(("id" = uuid::Uuid, Path, description = "connection id")),
-    responses((status = 200, body = Envelope<Invalidated>),
-        (status = 400, body = crate::envelope::ErrorEnvelope), (status = 401, body = crate::envelope::ErrorEnvelope),
-        (status = 403, body = crate::envelope::ErrorEnvelope), (status = 404, body = crate::envelope::ErrorEnvelope)),
+    params(crate::openapi::ConnectionIdPath, crate::openapi::ProjectHeader),
+    responses((status = 200, description = "Every repository is back to `pending`.", body = Envelope<Invalidated>),
+        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn invalidate_cache<A: CodeReposApi>(
     ctx: Scoped<A, Write>,

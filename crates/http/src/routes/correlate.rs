@@ -20,12 +20,14 @@ impl From<CorrelateError> for ApiError {
 /// Correlate an error with the project's repositories: its frames mapped to
 /// files, the suspect files and functions, the suspect pull requests.
 #[utoipa::path(post, path = "/v1/code/correlate", tag = "code",
-    request_body = CorrelateBody,
-    params(("X-Project-Id" = Option<uuid::Uuid>, Header, description = "required with a tenant-scoped key")),
-    responses((status = 200, body = Envelope<CorrelationView>),
-        (status = 400, body = crate::envelope::ErrorEnvelope), (status = 401, body = crate::envelope::ErrorEnvelope),
-        (status = 403, body = crate::envelope::ErrorEnvelope), (status = 404, body = crate::envelope::ErrorEnvelope),
-        (status = 413, body = crate::envelope::ErrorEnvelope), (status = 415, body = crate::envelope::ErrorEnvelope)),
+    request_body(content = crate::dto::CorrelateRequest, content_type = "application/json"),
+    params(crate::openapi::ProjectHeader),
+    responses((status = 200, description = "The frames, the suspects and notes.", body = Envelope<CorrelationView>),
+        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
+        (status = 408, response = crate::openapi::RequestTimeout), (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn correlate<A: CodeReposApi>(
     ctx: Scoped<A, Read>,

@@ -10,15 +10,17 @@ use crate::error::{ApiError, ErrorCode};
 use crate::extract::service;
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Envelope<Health>)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Envelope<Health>)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Envelope::of(Health { status: HealthStatus::Ok }))
 }
 
 /// The store answers; 503 otherwise.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
-    (status = 200, body = Envelope<Health>),
-    (status = 503, description = "The database is unreachable", body = crate::envelope::ErrorEnvelope)))]
+    (status = 200, description = "`{\"status\": \"ready\"}`", body = Envelope<Health>),
+    (status = 500, response = crate::openapi::InternalError),
+    (status = 503, response = crate::openapi::Unavailable)))]
 pub async fn readyz<A: CodeReposApi>(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     match service::<A>(&req)?.ready().await {
         Ok(()) => Ok(HttpResponse::Ok().json(Envelope::of(Health { status: HealthStatus::Ready }))),
@@ -30,7 +32,7 @@ pub async fn readyz<A: CodeReposApi>(req: HttpRequest) -> Result<HttpResponse, A
 }
 
 /// The OpenAPI 3.1 document of this API.
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", responses((status = 200, description = "This document.", body = crate::openapi::OpenApiDocument)))]
 pub async fn openapi_document() -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(crate::openapi::document_json())
 }
