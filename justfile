@@ -1,6 +1,8 @@
 # Every routine command of the project. `just --list` shows them.
-# The target directory lives outside the clone so CI and local runs share it.
-export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME") + "/.cache/sigsentry/target")
+# Install just with `cargo install just` (or `pip install rust-just`).
+# Builds go where plain `cargo` puts them (./target, or $CARGO_TARGET_DIR if
+# you set it), so `just test` and `cargo test` share one build. Only CI
+# (.ci/run) moves it outside the clone, to stay incremental between clones.
 
 # Start the service (SQLite in ./data, first API key printed once).
 run:
@@ -30,6 +32,11 @@ openapi:
 # FUZZ_QUICK=1 for the short run CI does; FUZZ_SEED, FUZZ_EXAMPLES, FUZZ_KEEP=1 (see fuzz/run.sh).
 fuzz:
     bash fuzz/run.sh
+
+# A PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres) for the tests: starts the
+# machine's cluster, or makes a throwaway one under ~/.cache/sigsentry/postgres.
+postgres:
+    bash scripts/test-postgres.sh
 
 # Apply migrations to DATABASE_URL and exit.
 migrate:

@@ -6,6 +6,13 @@ with 25 connections, and drives four endpoints with wrk (32 connections): GET li
 GET one, POST create (a unique body per request) and PUT. On PostgreSQL it then runs
 pgbench with the SQL those endpoints issue, at the same concurrency: the floor. It
 prints req/s, p50, p99, the ratio to the floor, and the server's peak RSS.
+
+Then correlation (`CORRELATION.md`, "Speed"): a connection whose cache holds
+200,000 repository paths and 100,000 PR-file rows (10,000 PRs of 10 files),
+seeded straight into the database, and a 50-frame Python trace (46 frames in
+files that PRs changed near their lines, 2 in `__init__.py` files with 10,000
+candidates each, 2 library frames): `POST /v1/code/correlate` with 1 and with
+8 concurrent clients.
 """
 
 import argparse
@@ -116,6 +123,113 @@ def floor_scripts(project, key_hash, conn_ids):
     return {"list": list_sql, "one": one_sql, "create": create_sql, "update": update_sql}
 
 
+BIG_PATHS = 200_000
+BIG_PRS = 10_000
+FILES_PER_PR = 10
+
+
+def big_path(i):
+    return f"pkg{i % 200}/mod{(i // 200) % 50}/file{i}.py"
+
+
+def trace_file(n):
+    """The file frame n (1..46) of the bench trace is in: PR n changed it first."""
+    return (n * 7919) % BIG_PATHS
+
+
+def bench_trace():
+    lines = ["Traceback (most recent call last):"]
+    frames = []
+    for n in range(46, 0, -1):
+        frames.append((f"/app/{big_path(trace_file(n))}", (n * 7) % 300 + 5, f"step_{n}"))
+    frames.insert(10, ("/app/pkg3/mod4/__init__.py", 12, "load"))
+    frames.insert(30, ("/app/pkg9/mod1/__init__.py", 40, "init"))
+    frames.insert(0, ("/usr/local/lib/python3.12/site-packages/gunicorn/workers/sync.py", 135, "handle"))
+    frames.insert(1, ("/usr/local/lib/python3.12/site-packages/flask/app.py", 880, "dispatch_request"))
+    for file, line, function in frames:
+        lines.append(f'  File "{file}", line {line}, in {function}')
+        lines.append("    do_something()")
+    lines.append("KeyError: 'currency'")
+    return "\n".join(lines) + "\n"
+
+
+# 200,000 paths (and an __init__.py per module: 10,000 of them), 10,000 PRs
+# of 10 files each; PR n changes file (n * 7919 + k * 104729) % 200000.
+SEED_PG = """
+INSERT INTO repository_files (connection_id, repository_key, path, name_key)
+SELECT '{conn}', 'bench/big', 'pkg' || (i % 200) || '/mod' || ((i / 200) % 50) || '/file' || i || '.py', 'file' || i || '.py'
+FROM generate_series(0, {paths} - 1) i;
+INSERT INTO repository_files (connection_id, repository_key, path, name_key)
+SELECT '{conn}', 'bench/big', 'pkg' || a || '/mod' || b || '/__init__.py', '__init__.py'
+FROM generate_series(0, 199) a, generate_series(0, 49) b;
+INSERT INTO pull_requests (connection_id, repository_key, repository, number, title, author, url, merged_at, merge_commit_sha, updated_at)
+SELECT '{conn}', 'bench/big', 'bench/big', n, 'Change ' || n, 'dev', 'https://github.com/bench/big/pull/' || n,
+       now() - make_interval(mins => n * 4), NULL, now() - make_interval(mins => n * 4)
+FROM generate_series(1, {prs}) n;
+INSERT INTO pull_request_files (connection_id, repository_key, number, path, previous_path, ranges)
+SELECT '{conn}', 'bench/big', n, 'pkg' || (f % 200) || '/mod' || ((f / 200) % 50) || '/file' || f || '.py', NULL,
+       ((n * 7) % 300) || '-' || ((n * 7) % 300 + 10)
+FROM generate_series(1, {prs}) n, LATERAL (SELECT (n * 7919 + k * 104729) % {paths} AS f FROM generate_series(0, {per_pr} - 1) k) x;
+UPDATE connection_repositories SET sync_state = 'ready', last_synced_at = now(), default_branch = 'main', tree_revision = 'bench'
+WHERE connection_id = '{conn}';
+ANALYZE;
+"""
+
+SEED_SQLITE = """
+WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {paths} - 1)
+INSERT INTO repository_files (connection_id, repository_key, path, name_key)
+SELECT '{conn}', 'bench/big', 'pkg' || (i % 200) || '/mod' || ((i / 200) % 50) || '/file' || i || '.py', 'file' || i || '.py' FROM s;
+WITH RECURSIVE a(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM a WHERE x < 199),
+               b(y) AS (SELECT 0 UNION ALL SELECT y + 1 FROM b WHERE y < 49)
+INSERT INTO repository_files (connection_id, repository_key, path, name_key)
+SELECT '{conn}', 'bench/big', 'pkg' || x || '/mod' || y || '/__init__.py', '__init__.py' FROM a, b;
+WITH RECURSIVE p(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM p WHERE n < {prs})
+INSERT INTO pull_requests (connection_id, repository_key, repository, number, title, author, url, merged_at, merge_commit_sha, updated_at)
+SELECT '{conn}', 'bench/big', 'bench/big', n, 'Change ' || n, 'dev', 'https://github.com/bench/big/pull/' || n,
+       strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || (n * 4) || ' minutes'), NULL,
+       strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || (n * 4) || ' minutes') FROM p;
+WITH RECURSIVE p(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM p WHERE n < {prs}),
+               k(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM k WHERE j < {per_pr} - 1)
+INSERT INTO pull_request_files (connection_id, repository_key, number, path, previous_path, ranges)
+SELECT '{conn}', 'bench/big', n,
+       'pkg' || (((n * 7919 + j * 104729) % {paths}) % 200) || '/mod' || ((((n * 7919 + j * 104729) % {paths}) / 200) % 50)
+       || '/file' || ((n * 7919 + j * 104729) % {paths}) || '.py', NULL,
+       ((n * 7) % 300) || '-' || ((n * 7) % 300 + 10) FROM p, k;
+UPDATE connection_repositories SET sync_state = 'ready', last_synced_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+       default_branch = 'main', tree_revision = 'bench' WHERE connection_id = '{conn}';
+ANALYZE;
+"""
+
+LUA_CORRELATE = LUA_COMMON + """
+wrk.method = "POST"
+wrk.path = "/v1/code/correlate"
+wrk.body = [==[{body}]==]
+"""
+
+
+def seed_correlation(store, database_url, base, key):
+    body = {"platform": "github", "credentials": {"token": "ghp_benchcorrelate0000000001"},
+            "repositories": ["bench/big"], "lookbackDays": 365,
+            "serviceMappings": [{"serviceName": "big", "repo": "bench/big", "pathPrefix": ""}]}
+    conn = http("POST", f"{base}/v1/config/repos", key, body)["data"]["id"]
+    params = dict(conn=conn, paths=BIG_PATHS, prs=BIG_PRS, per_pr=FILES_PER_PR)
+    started = time.time()
+    if store == "postgres":
+        psql(SEED_PG.format(**params), database_url)
+    else:
+        import sqlite3
+        db = sqlite3.connect(database_url.removeprefix("sqlite://"), timeout=30)
+        db.executescript(SEED_SQLITE.format(**params))
+        db.close()
+    print(f"bench: seeded {BIG_PATHS:,} paths and {BIG_PRS * FILES_PER_PR:,} PR-file rows "
+          f"on {store} in {time.time() - started:.0f} s", file=sys.stderr)
+    answer = http("POST", f"{base}/v1/code/correlate", key, {"stacktrace": bench_trace(), "service": "big"})["data"]
+    mapped = sum(1 for f in answer["frames"] if f["mapping"])
+    if len(answer["frames"]) != 50 or mapped < 46 or not answer["suspectPullRequests"]:
+        sys.exit(f"bench: the correlation seed does not answer as designed ({len(answer['frames'])} frames, {mapped} mapped)")
+    return json.dumps({"stacktrace": bench_trace(), "service": "big"})
+
+
 def sh(cmd, env=None, check=True):
     result = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
@@ -170,7 +284,7 @@ def wrk(url, script_text, duration, connections):
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script_text)
         path = f.name
-    out = sh(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", path, url]).stdout
+    out = sh(["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", path, url]).stdout
     os.unlink(path)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -236,6 +350,11 @@ def run_store(binary, store, args):
         for name, (slug, script) in scenarios.items():
             results[name] = wrk(base, script, args.duration, args.connections)
             results[name]["slug"] = slug
+        if not args.skip_correlation:
+            body = seed_correlation(store, database_url, base, key)
+            script = LUA_CORRELATE.format(key=key, body=body)
+            for clients in (1, 8):
+                results[f"POST correlate ({clients})"] = wrk(base, script, args.duration, clients)
         peak = rss.stop()
     finally:
         server.terminate()
@@ -246,7 +365,8 @@ def run_store(binary, store, args):
         key_hash = hashlib.sha256(key.encode()).hexdigest()
         scripts = floor_scripts(project, key_hash, ids)
         for name, result in results.items():
-            result["floor"] = pgbench(database_url, scripts[result["slug"]], args.duration, args.connections)
+            if "slug" in result:
+                result["floor"] = pgbench(database_url, scripts[result["slug"]], args.duration, args.connections)
         psql(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
     return results, peak
 
@@ -258,6 +378,7 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--port", type=int, default=18099)
     parser.add_argument("--stores", default="postgres,sqlite")
+    parser.add_argument("--skip-correlation", action="store_true")
     args = parser.parse_args()
 
     rows = []
@@ -271,7 +392,7 @@ def main():
     header = ("store", "endpoint", "req/s", "p50", "p99", "floor tps", "vs floor", "non-2xx", "peak RSS MiB")
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
-    print(f"\n{args.connections} connections, {args.duration} s per run, {os.cpu_count()} cores\n")
+    print(f"\n{args.connections} connections (correlate: as shown), {args.duration} s per run, {os.cpu_count()} cores\n")
     print(line(header))
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in rows:

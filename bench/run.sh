@@ -3,7 +3,8 @@
 # pgbench floor measured in the same run. Figures are ratios, not verdicts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sigsentry/target}"
+# Where plain cargo builds (./target), unless CARGO_TARGET_DIR says otherwise (CI does).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need wrk; then

@@ -17,7 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sigsentry/target}"
+# Where plain cargo builds (./target), unless CARGO_TARGET_DIR says otherwise (CI does).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export CARGO_TERM_COLOR=never
 
 # The full run: every phase. The quick one leaves out the coverage phase (about
