@@ -3,12 +3,10 @@
 //! nothing hangs, service resumes by itself, and no acknowledged write is lost.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{TestApp, parts};
+use crate::common::{TestApp, parts};
 use serde_json::json;
 use sigsentry_domain::Plan;
 use sigsentry_testdb::{TcpProxy, TestDb, upstream_of};

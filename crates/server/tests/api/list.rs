@@ -1,11 +1,9 @@
 //! GET /v1/config/repos: cursor pagination, filters, parameter checks.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{TestApp, error_fields, error_parts, github, parts};
+use crate::common::{TestApp, error_fields, error_parts, github, parts};
 use serde_json::{Value, json};
 
 fn gitlab(repos: &[&str]) -> Value {

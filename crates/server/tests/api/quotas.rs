@@ -1,9 +1,7 @@
 //! Repositories per project, by plan, also under concurrent requests.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{TestApp, error_fields, error_parts, github, parts};
+use crate::common::{TestApp, error_fields, error_parts, github, parts};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use sigsentry_domain::{Permission, Plan};

@@ -1,9 +1,7 @@
 //! Two `sigsentry serve` processes on one PostgreSQL database, hit at once.
 #![allow(clippy::unwrap_used)]
 
-mod processes;
-
-use processes::{Cluster, SHARED_KEY, Store};
+use crate::processes::{Cluster, SHARED_KEY, Store};
 use sigsentry_testdb::TestDb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

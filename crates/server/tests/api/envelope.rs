@@ -2,9 +2,7 @@
 //! the operational endpoints.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{TestApp, error_fields, error_parts, github, parts};
+use crate::common::{TestApp, error_fields, error_parts, github, parts};
 use reqwest::Method;
 use serde_json::Value;
 

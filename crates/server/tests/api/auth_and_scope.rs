@@ -1,9 +1,7 @@
 //! Authentication and project scope: every row of the contract's table.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{TestApp, error_parts, github, parts};
+use crate::common::{TestApp, error_parts, github, parts};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 use sigsentry_domain::{Permission, PermissionSet, Plan};
@@ -143,14 +141,14 @@ async fn tenant_scoped_keys_need_a_valid_project_header() {
         // No header.
         let builder = with_body(app.request_as(&tenant_key, method.clone(), &path), &body);
         let error = expect_code(builder, 400, "VALIDATION_ERROR").await;
-        assert_eq!(common::error_fields(&error, "VALIDATION_ERROR"), ["X-Project-Id"], "{method} {path}");
+        assert_eq!(crate::common::error_fields(&error, "VALIDATION_ERROR"), ["X-Project-Id"], "{method} {path}");
 
         // Not a UUID.
         for bad in ["not-a-uuid", "12345", ""] {
             let builder =
                 with_body(app.request_as(&tenant_key, method.clone(), &path).header("x-project-id", bad), &body);
             let error = expect_code(builder, 400, "VALIDATION_ERROR").await;
-            assert_eq!(common::error_fields(&error, "VALIDATION_ERROR"), ["X-Project-Id"], "{bad:?}");
+            assert_eq!(crate::common::error_fields(&error, "VALIDATION_ERROR"), ["X-Project-Id"], "{bad:?}");
         }
 
         // A UUID of no project, and a project of another tenant: both plain 404s.
@@ -292,7 +290,7 @@ async fn a_path_id_that_is_not_a_uuid_is_400_after_authentication() {
         }
         let builder = with_body(app.request(method.clone(), &path), &body);
         let error = expect_code(builder, 400, "VALIDATION_ERROR").await;
-        assert_eq!(common::error_fields(&error, "VALIDATION_ERROR"), ["id"], "{method} {path}");
+        assert_eq!(crate::common::error_fields(&error, "VALIDATION_ERROR"), ["id"], "{method} {path}");
 
         // Without a key, authentication comes first.
         let builder = with_body(app.anonymous(method.clone(), &path), &body);

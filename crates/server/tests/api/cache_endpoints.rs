@@ -2,9 +2,7 @@
 //! query parameters (no worker runs here, so states stay put).
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{TestApp, detail_at, error_fields, error_parts, github, parts};
+use crate::common::{TestApp, detail_at, error_fields, error_parts, github, parts};
 use reqwest::Method;
 use serde_json::json;
 use sigsentry_domain::{Permission, Plan};

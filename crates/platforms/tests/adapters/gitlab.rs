@@ -1,10 +1,8 @@
 //! GitLab against a stub that speaks its REST v4 API.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use chrono::{TimeDelta, Utc};
-use common::*;
 use serde_json::json;
 use sigsentry_domain::Platform;
 use sigsentry_domain::correlation::LineRange;

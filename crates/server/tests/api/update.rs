@@ -1,11 +1,9 @@
 //! PUT: partial updates, merged validation, credentials rotation, quota.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestApp, detail_at, error_fields, error_parts, github, parts};
+use crate::common::{TestApp, detail_at, error_fields, error_parts, github, parts};
 use serde_json::{Value, json};
 use sigsentry_domain::Plan;
 

@@ -1,16 +1,15 @@
 //! No plaintext secret in the database file, the logs, or any response.
-//! Logs are captured at `trace` level for the whole test binary.
+//! Logs are captured at `trace` level for the whole test binary (the other
+//! tests' logs land in the capture too; none of them may hold these secrets).
 #![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::{TestApp, parts};
+use crate::common::{TestApp, parts};
 use reqwest::Method;
 use serde_json::json;
-use sigsentry_server::telemetry::{EnvFilter, init_with};
+use sigsentry_server::telemetry::EnvFilter;
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -33,7 +32,11 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 async fn secrets_are_never_stored_logged_or_returned_in_clear() {
     let capture = Capture::default();
     let sink = capture.clone();
-    init_with(move || sink.clone(), EnvFilter::new("trace"));
+    // The subscriber alone: the server's panic hook would also swallow the
+    // messages of other tests' failed assertions in this binary.
+    let installed =
+        tracing_subscriber::fmt().with_env_filter(EnvFilter::new("trace")).with_writer(move || sink.clone()).try_init();
+    assert!(installed.is_ok(), "another test installed a global subscriber first");
     let app = TestApp::spawn().await;
 
     let github_token = "ghp_SECRETgithubTOKEN0123456789abcd";

@@ -1,13 +1,11 @@
 //! What protects the process from one client: a request rate per API key,
 //! and a deadline for a request body.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{TestApp, parts};
+use crate::common::{TestApp, parts};
 use reqwest::Method;
 use serde_json::Value;
 use sigsentry_domain::{Permission, Plan};

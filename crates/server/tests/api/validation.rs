@@ -1,9 +1,7 @@
 //! Every validation rule of the contract, with the JSON pointer it names.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{TestApp, detail_at, error_fields, error_parts, github, parts};
+use crate::common::{TestApp, detail_at, error_fields, error_parts, github, parts};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use sigsentry_domain::{Permission, Plan};

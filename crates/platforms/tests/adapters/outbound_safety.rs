@@ -3,11 +3,9 @@
 //! else, timeouts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use sigsentry_domain::Platform;
 use sigsentry_platforms::PlatformClients;

@@ -1,9 +1,7 @@
 //! Idempotency-Key on POST: replays, conflicts, failures, races, scope.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{TestApp, error_fields, error_parts, github, parts};
+use crate::common::{TestApp, error_fields, error_parts, github, parts};
 use futures_util::future::join_all;
 use reqwest::{Method, Response};
 use serde_json::{Value, json};

@@ -3,11 +3,9 @@
 //! the old key can go. On both stores.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::process::Command;
 
-use common::{TEST_MASTER_KEY, TestApp};
+use crate::common::{TEST_MASTER_KEY, TestApp};
 use serde_json::{Value, json};
 use sigsentry_crypto::Keyring;
 use sigsentry_domain::{CredentialKind, Credentials, Plan, Platform};

@@ -4,9 +4,7 @@
 //! is in `multi_process_postgres.rs`.
 #![allow(clippy::unwrap_used)]
 
-mod processes;
-
-use processes::{Cluster, Store};
+use crate::processes::{Cluster, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_on_one_sqlite_file_keep_every_invariant() {

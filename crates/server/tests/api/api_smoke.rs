@@ -1,9 +1,7 @@
 //! The happy path of every endpoint, end to end.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{TestApp, github, parts};
+use crate::common::{TestApp, github, parts};
 use serde_json::json;
 
 #[tokio::test]

@@ -5,19 +5,16 @@
 //! the raising lines first.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod stubs;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{TestApp, parts};
+use crate::stubs::{Stub, StubFile, StubPr};
 use chrono::{TimeDelta, Utc};
-use common::{TestApp, parts};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sigsentry_domain::Plan;
 use sigsentry_server::startup::{WorkerHandle, worker};
 use sigsentry_testdb::TestDb;
-use stubs::{Stub, StubFile, StubPr};
 
 const TOKEN: &str = "ghp_correlateendtoend0000001";
 const GITLAB_TOKEN: &str = "glpat-correlateendtoend001";

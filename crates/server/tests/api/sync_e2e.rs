@@ -3,18 +3,15 @@
 //! pull requests; invalidation, pause, bad tokens and rate limits too.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod stubs;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{TestApp, parts};
+use crate::stubs::{Stub, StubFile, StubPr};
 use chrono::{TimeDelta, Utc};
-use common::{TestApp, parts};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sigsentry_domain::Plan;
 use sigsentry_server::startup::{WorkerHandle, worker};
-use stubs::{Stub, StubFile, StubPr};
 
 const TOKEN: &str = "ghp_syncendtoend000000000001";
 const BITBUCKET_PASSWORD: &str = "ATBBsyncendtoend000000000001";

@@ -1,9 +1,7 @@
 //! `GET /metrics`: Prometheus text, no API key, and nothing in it that names
 //! a tenant, a key or a connection.
 
-mod common;
-
-use common::{TestApp, github};
+use crate::common::{TestApp, github};
 use reqwest::Method;
 use sigsentry_domain::Plan;
 

@@ -1,11 +1,9 @@
 //! Bitbucket Cloud against a stub that speaks its REST 2.0 API.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
 use chrono::{TimeDelta, Utc};
-use common::*;
 use serde_json::json;
 use sigsentry_domain::correlation::LineRange;
 use sigsentry_domain::{Credentials, Platform, Secret};

@@ -1,0 +1,4 @@
+//! The application services over fakes of their ports: one test binary.
+
+mod services;
+mod sync_worker;

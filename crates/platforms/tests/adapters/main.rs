@@ -1,0 +1,9 @@
+//! The platform adapters against local stub servers that speak each
+//! platform's REST API: one test binary (one link), a module per platform.
+
+mod common;
+
+mod bitbucket;
+mod github;
+mod gitlab;
+mod outbound_safety;
