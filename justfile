@@ -46,6 +46,8 @@ migrate:
 bench:
     bash bench/run.sh
 
-# The correlation evaluation on real repositories' history (eval/); writes docs/correlation.md.
-eval:
-    cargo run --release -p sigsentry-eval -- --write
+# The correlation evaluation on real repositories' history (eval/): the real service synced from a
+# platform stub, scored; writes docs/correlation.md. `just eval --offline` runs the domain's functions
+# alone over the same cases in seconds (to try a ranking change); `--only python` or `--only owner/name`.
+eval *args:
+    cargo run --release -p sigsentry-eval -- --write {{args}}

@@ -14,6 +14,7 @@
 //! ```
 
 mod dataset;
+mod offline;
 mod report;
 mod score;
 mod stub;
@@ -39,10 +40,12 @@ struct Args {
     only: Vec<String>,
     lookback_days: u16,
     write: bool,
+    offline: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut args = Args { cases: PathBuf::from("eval/cases"), only: Vec::new(), lookback_days: 365, write: false };
+    let mut args =
+        Args { cases: PathBuf::from("eval/cases"), only: Vec::new(), lookback_days: 365, write: false, offline: false };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -50,6 +53,7 @@ fn args() -> anyhow::Result<Args> {
             "--only" => args.only.push(it.next().context("--only needs a language or owner/name")?),
             "--lookback-days" => args.lookback_days = it.next().context("--lookback-days needs a number")?.parse()?,
             "--write" => args.write = true,
+            "--offline" => args.offline = true,
             other => bail!("unknown argument {other}; see the comment at the top of crates/eval/src/main.rs"),
         }
     }
@@ -97,6 +101,14 @@ async fn main() -> anyhow::Result<()> {
         bail!("no case under {} matches", args.cases.display());
     }
     eprintln!("eval: {} cases", cases.len());
+    if args.offline {
+        let lookback = TimeDelta::days(i64::from(args.lookback_days));
+        let answers: Vec<Outcome> =
+            cases.iter().map(|case| score::score(case, &offline::answer(case, lookback), lookback)).collect();
+        write_details(&answers)?;
+        println!("{}", report::table(&answers));
+        return Ok(());
+    }
     let now = Utc::now();
     let stub = stub::start(&cases, now)?;
     let dir = tempfile::tempdir()?;
@@ -183,6 +195,7 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("eval: {} failed: {error}", case.data().id);
         }
     }
+    write_details(&answers)?;
     let table = report::table(&answers);
     println!("{table}");
     if args.write {
@@ -237,6 +250,21 @@ async fn wait_for_syncs(
         eprintln!("eval: {pending} repositories syncing");
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
+}
+
+/// With `EVAL_DETAILS=FILE`: one JSON line per case, what was expected and what came first.
+fn write_details(answers: &[Outcome]) -> anyhow::Result<()> {
+    let Ok(path) = std::env::var("EVAL_DETAILS") else { return Ok(()) };
+    let lines: Vec<String> = answers
+        .iter()
+        .map(|o| {
+            let mut d = o.detail.clone();
+            d["ok"] = json!({"file": o.file_first, "function": o.function_first, "pr1": o.culprit_first, "pr3": o.culprit_top3});
+            d.to_string()
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n"))?;
+    Ok(())
 }
 
 fn write_doc(table: &str, lookback_days: u16, cases: usize) -> anyhow::Result<()> {

@@ -32,17 +32,43 @@ pub struct Outcome {
     pub naive_culprit_top3: bool,
     /// The service did not answer the case.
     pub failed: Option<String>,
+    /// What was expected and what came first, for `--details`.
+    pub detail: serde_json::Value,
 }
 
 /// The last identifier of a function as printed (`Cart.total`, `(*Cart).Total`,
 /// `Cart#total`, `cart::total`, `total(args)` all give the name).
 fn function_name(text: &str) -> String {
-    let text = text.split('(').next().unwrap_or(text);
-    let text = if text.is_empty() { "" } else { text };
+    // An argument list at the end goes (`Total(Decimal x)`); a receiver in
+    // the middle stays (`(*Cart).Total`).
+    let mut text = text.trim();
+    if text.ends_with(')')
+        && let Some(open) = matching_open(text)
+    {
+        text = &text[..open];
+    }
     text.rsplit(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
         .find(|part| !part.is_empty())
         .unwrap_or("")
         .to_owned()
+}
+
+/// Where the parenthesis that the final `)` closes opens.
+fn matching_open(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn same_function(a: &str, b: &str) -> bool {
@@ -79,6 +105,13 @@ pub fn score(case: &Case, answer: &Value, lookback: TimeDelta) -> Outcome {
     let history = case.pull_requests();
     outcome.culprit_reachable = history.iter().any(|p| {
         truth.culprit_prs.contains(&p.number) && p.merged_at >= window_start && p.merged_at <= data.occurred_at
+    });
+
+    outcome.detail = serde_json::json!({
+        "id": data.id,
+        "expected": {"file": truth.file, "function": truth.frames.get(truth.fixed_frame_index).and_then(|f| f.function.clone()), "culprits": truth.culprit_prs},
+        "first": {"files": files.iter().take(3).map(|f| serde_json::json!([f["path"], f["function"], f["score"]])).collect::<Vec<_>>(),
+                  "prs": answer["suspectPullRequests"].as_array().map(|a| a.iter().take(3).map(|p| serde_json::json!([p["number"], p["score"], p["reasons"]])).collect::<Vec<_>>())},
     });
 
     // Frames: by position when the counts agree, else by function and line.
@@ -140,6 +173,9 @@ mod tests {
             ("acme::cart::total", "total"),
             ("Acme.Cart.Total(Decimal x)", "Total"),
             ("block in total", "total"),
+            ("github.com/gin-gonic/gin.(*RouterGroup).createStaticHandler", "createStaticHandler"),
+            ("AutoMapper.ConfigurationStore.IncludeBaseMappings(TypePair types, TypeMap typeMap)", "IncludeBaseMappings"),
+            ("(*Cart).Total", "Total"),
         ] {
             assert_eq!(function_name(printed), name, "{printed}");
         }

@@ -3,7 +3,7 @@
 //! # Scoring
 //!
 //! **Frame weight.** Frames count by their depth among the mapped frames of
-//! their stack: `max(0.2, 0.7^depth)`, so the raising frame counts most and
+//! their stack: `max(0.2, 0.6^depth)`, so the raising frame counts most and
 //! callers less but never nothing. The reported exception's stack and the
 //! root cause's stack count fully, intermediate causes × 0.8, related
 //! stacks (suppressed exceptions, other goroutines) × 0.3.
@@ -14,8 +14,11 @@
 //! information (binary, too large, or changed under an earlier name): 0.25.
 //!
 //! **Recency**, counted back from when the error occurred:
-//! `0.15 + 0.85 × 0.5^(age / 7 days)`: a change from yesterday is close to
-//! 1, one from a month ago about 0.2, never 0. **Size**: a pull request
+//! `0.4 + 0.6 × 0.5^(age / 21 days)`: a change from yesterday is close to
+//! 1, one from three weeks ago 0.7, one from a year ago 0.4: a recent change
+//! says more, but an old one that touched the very lines around a frame
+//! still says much (measured: culprits found by SZZ on real history are
+//! often months old; see `docs/correlation.md`). **Size**: a pull request
 //! that changed many files says less about each:
 //! `1 / (1 + 0.05 × ln(files))`.
 //!
@@ -23,11 +26,12 @@
 //! of `weight × proximity × recency × size`: several touched frames add
 //! up, and the score stays below 1.
 //!
-//! **A file's score** is `weight × (0.3 + 0.7 × evidence)`, with `weight`
+//! **A file's score** is `weight × (0.4 + 0.6 × evidence)`, with `weight`
 //! its best frame's weight and `evidence` the noisy-or over pull requests
 //! of `proximity × recency × size` for the file's frames: the raising file
-//! leads when nothing changed, and a caller whose lines changed yesterday
-//! overtakes it.
+//! leads when nothing changed, and a caller whose lines changed recently
+//! overtakes it. The function and line shown for a file are its frame's
+//! with the strongest case (weight, and the changes near that frame's line).
 //!
 //! Ties go to the newer merge, then the higher number (pull requests), and
 //! to the frame nearer the top of the trace (files). Pull requests merged
@@ -180,7 +184,13 @@ pub struct Ranking {
 }
 
 /// Half-life of a change's weight, in days.
-const HALF_LIFE_DAYS: f64 = 7.0;
+const HALF_LIFE_DAYS: f64 = 21.0;
+/// What a change counts for however old it is, within the window.
+const RECENCY_FLOOR: f64 = 0.4;
+/// How much each further frame of a stack counts, relative to the one above.
+const DEPTH_DECAY: f64 = 0.6;
+/// A file's score with no change to it, per unit of frame weight.
+const FILE_BASE: f64 = 0.4;
 /// Changed lines this close to a frame's line are "around" it.
 const NEAR: u32 = 3;
 /// Changed lines this close are in the same function, roughly.
@@ -381,7 +391,7 @@ fn weigh(mut frames: Vec<RankFrame>) -> Vec<Weighted> {
         .into_iter()
         .map(|frame| {
             let depth = depths.entry(frame.group).or_insert(0);
-            let decay = 0.7f64.powi(i32::try_from(*depth).unwrap_or(i32::MAX)).max(0.2);
+            let decay = DEPTH_DECAY.powi(i32::try_from(*depth).unwrap_or(i32::MAX)).max(0.2);
             let (factor, first_role) = match frame.group {
                 FrameGroup::Raised => (1.0, Role::Raised),
                 FrameGroup::Cause(n) if Some(n) == root => (1.0, Role::RootCause),
@@ -409,10 +419,10 @@ fn hit_for(frame: &RankFrame, file: &PrFile, index: usize, earlier_name: Option<
     Hit { frame: index, proximity, nearest, earlier_name, lines_known: !file.ranges.is_empty() }
 }
 
-/// `0.15 + 0.85 × 0.5^(age / 7 days)`.
+/// `0.4 + 0.6 × 0.5^(age / 21 days)`.
 fn recency(age: TimeDelta) -> f64 {
     let days = age.num_seconds().max(0) as f64 / 86_400.0;
-    0.15 + 0.85 * 0.5f64.powf(days / HALF_LIFE_DAYS)
+    RECENCY_FLOOR + (1.0 - RECENCY_FLOOR) * 0.5f64.powf(days / HALF_LIFE_DAYS)
 }
 
 /// `1 / (1 + 0.05 × ln(files))`.
@@ -510,7 +520,7 @@ fn file_suspect(
         .unwrap_or(0);
     let weight = weighted.get(main).map_or(0.0, |w| w.weight);
     let miss: f64 = hits.iter().map(|(_, strength, _)| 1.0 - strength).product();
-    let score = weight * (0.3 + 0.7 * (1.0 - miss));
+    let score = weight * (FILE_BASE + (1.0 - FILE_BASE) * (1.0 - miss));
 
     let mut reasons = Vec::new();
     for &i in ids {
@@ -552,7 +562,15 @@ fn file_suspect(
         let days = lookback.num_days();
         reasons.push(format!("no pull request changed it in the {days} days before the error"));
     }
-    let frame = &weighted[main].frame;
+    // The function shown is that of the file's frame with the strongest
+    // case: its weight and the changes near its own line. A recent change
+    // inside a caller's function in this file beats an old one elsewhere.
+    let frame_score = |f: usize| {
+        let miss: f64 = hits.iter().filter(|(_, _, h)| h.frame == f).map(|(_, s, _)| 1.0 - s).product();
+        weighted[f].weight * (FILE_BASE + (1.0 - FILE_BASE) * (1.0 - miss))
+    };
+    let shown = ids.iter().copied().max_by(|&a, &b| frame_score(a).total_cmp(&frame_score(b)).then(b.cmp(&a)));
+    let frame = &weighted[shown.unwrap_or(main)].frame;
     let suspect = SuspectFile {
         repository: file.repository,
         path: file.path,
@@ -562,5 +580,5 @@ fn file_suspect(
         frames: ids.iter().map(|&i| weighted[i].frame.index).collect(),
         reasons,
     };
-    (score, frame.index, suspect)
+    (score, weighted[main].frame.index, suspect)
 }

@@ -70,7 +70,7 @@ fn a_recent_change_around_the_raising_line_beats_an_old_far_one() {
     assert_eq!(numbers(&ranking), [412, 399]);
     let top = &ranking.suspect_pull_requests[0];
     assert!(top.score > 0.7 && top.score <= 1.0, "{}", top.score);
-    assert!(ranking.suspect_pull_requests[1].score < 0.1);
+    assert!(ranking.suspect_pull_requests[1].score < 0.25, "far from the line and weeks old says little");
     assert_eq!(top.files, ["checkout/cart.py"]);
     assert_eq!(top.reasons, ["changed lines 38-47 of checkout/cart.py; frame 0 is at line 42", "merged 2 days before"]);
     assert_eq!(
