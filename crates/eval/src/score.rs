@@ -174,7 +174,10 @@ mod tests {
             ("Acme.Cart.Total(Decimal x)", "Total"),
             ("block in total", "total"),
             ("github.com/gin-gonic/gin.(*RouterGroup).createStaticHandler", "createStaticHandler"),
-            ("AutoMapper.ConfigurationStore.IncludeBaseMappings(TypePair types, TypeMap typeMap)", "IncludeBaseMappings"),
+            (
+                "AutoMapper.ConfigurationStore.IncludeBaseMappings(TypePair types, TypeMap typeMap)",
+                "IncludeBaseMappings",
+            ),
             ("(*Cart).Total", "Total"),
         ] {
             assert_eq!(function_name(printed), name, "{printed}");

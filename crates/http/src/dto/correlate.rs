@@ -30,9 +30,11 @@ pub struct FrameBody {
     #[schema(nullable = false, min_length = 1, max_length = 1024, pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$")]
     pub function: Option<String>,
     /// 1-based line.
+    #[serde(default, deserialize_with = "super::request::integer")]
     #[schema(nullable = false, minimum = 1, maximum = 4294967295_i64)]
     pub line: Option<i64>,
     /// 1-based column.
+    #[serde(default, deserialize_with = "super::request::integer")]
     #[schema(nullable = false, minimum = 1, maximum = 4294967295_i64)]
     pub column: Option<i64>,
     /// The class (Java, .NET) or package (Go).
@@ -60,6 +62,7 @@ pub struct CorrelateBody {
     #[schema(nullable = false, format = DateTime)]
     pub occurred_at: Option<String>,
     /// At most this many suspect files and suspect PRs, 1 to 20 (default 5).
+    #[serde(default, deserialize_with = "super::request::integer")]
     #[schema(nullable = false, minimum = 1, maximum = 20)]
     pub limit: Option<i64>,
 }

@@ -68,7 +68,7 @@ pub struct CredentialsBody {
 /// number whose fraction is zero is an integer, however it is written). Values
 /// past `i64` saturate, so the domain reports them as out of range; a number
 /// with a fraction is a type error.
-fn integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+pub(super) fn integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     struct Integer;
 
     impl Visitor<'_> for Integer {

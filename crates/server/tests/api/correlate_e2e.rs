@@ -177,6 +177,7 @@ async fn bad_requests_are_400_with_pointers_and_garbage_is_unknown() {
         (json!({"frames": [{"file": "a.py", "line": 0}]}), vec!["/frames/0/line"]),
         (json!({"stacktrace": "x", "stack_trace": "y"}), vec!["/stack_trace"]),
         (json!({"stacktrace": 42}), vec!["/stacktrace"]),
+        (json!({"frames": [{"file": "a.py", "line": 1.5}]}), vec!["/frames/0/line"]),
     ] {
         let (status, error) = correlate(&app, &body).await;
         assert_eq!(status, 400, "{body}: {error}");
@@ -184,6 +185,11 @@ async fn bad_requests_are_400_with_pointers_and_garbage_is_unknown() {
             error["error"]["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
         assert_eq!(got, fields, "{body}");
     }
+    // JSON Schema's integers: 12.0 is one (schemathesis sent such; it was refused).
+    let (status, body) =
+        correlate(&app, &json!({"frames": [{"file": "a.py", "line": 12.0, "column": 3.0}], "limit": 5.0})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["frames"][0]["line"], 12);
     let (status, error) = correlate(&app, &json!({"stacktrace": "x".repeat(256 * 1024 + 1)})).await;
     assert_eq!((status, error["error"]["details"][0]["field"].as_str()), (400, Some("/stacktrace")));
 
