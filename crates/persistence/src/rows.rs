@@ -155,6 +155,7 @@ pub(crate) struct RepoRow {
     pub attempts: i32,
     pub updated_since: Option<DbTime>,
     pub tree_revision: Option<String>,
+    pub sync_again: bool,
 }
 
 impl RepoRow {
@@ -176,6 +177,7 @@ impl RepoRow {
             attempts: 0,
             updated_since: None,
             tree_revision: None,
+            sync_again: false,
         }
     }
 
@@ -193,6 +195,7 @@ impl RepoRow {
         self.attempts = before.attempts;
         self.updated_since = before.updated_since;
         self.tree_revision = before.tree_revision;
+        self.sync_again = before.sync_again;
     }
 }
 

@@ -86,6 +86,7 @@ diesel::table! {
         attempts -> Integer,
         updated_since -> Nullable<UtcTime>,
         tree_revision -> Nullable<Text>,
+        sync_again -> Bool,
     }
 }
 

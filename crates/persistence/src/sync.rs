@@ -86,6 +86,8 @@ impl SyncStore for AnyStore {
             )
             .set((
                 repos::sync_state.eq(ERROR),
+                // The backoff decides when to try again, not a request made meanwhile.
+                repos::sync_again.eq(false),
                 repos::sync_error.eq(Some(&failure.message)),
                 repos::next_attempt_at.eq(DbTime(failure.next_attempt_at)),
                 repos::attempts.eq(i32::try_from(failure.attempts).unwrap_or(i32::MAX)),
@@ -103,10 +105,19 @@ impl SyncStore for AnyStore {
             if !lock_connection(c, project, id).await? {
                 return Ok(false);
             }
-            // The cache, the last sync time and the incremental mark stay;
-            // the backoff and any claim go, so the repository is due now
-            // and a sync already running cannot overwrite the new one.
-            let reset = diesel::update(repos::table.filter(repos::connection_id.eq(id))).set((
+            // Repeated requests are absorbed: a pending repository is
+            // already first in line, and a running sync is neither
+            // restarted nor doubled; it is followed by one more (its reads
+            // may predate what the caller knows), however many requests come.
+            let running = repos::table.filter(repos::connection_id.eq(id)).filter(repos::sync_state.eq(SYNCING));
+            db!(c, |c| diesel::update(running).set(repos::sync_again.eq(true)).execute(c))?;
+            // Otherwise the cache, the last sync time and the incremental
+            // mark stay; the backoff goes, so the repository is due now.
+            let idle = repos::table
+                .filter(repos::connection_id.eq(id))
+                .filter(repos::sync_state.ne(PENDING))
+                .filter(repos::sync_state.ne(SYNCING));
+            let reset = diesel::update(idle).set((
                 repos::sync_state.eq(PENDING),
                 repos::sync_error.eq(None::<String>),
                 repos::lease_token.eq(None::<DbId>),
@@ -229,10 +240,12 @@ async fn claim(
             .and_then(|conn| decode::sync_job(conn, &row, lease));
         match job {
             Ok(job) => {
+                // This sync answers every request made so far.
                 let take = diesel::update(target).set((
                     repos::sync_state.eq(SYNCING),
                     repos::lease_token.eq(DbId(lease)),
                     repos::lease_until.eq(until),
+                    repos::sync_again.eq(false),
                 ));
                 db!(c, |c| take.execute(c))?;
                 jobs.push(job);
@@ -280,9 +293,10 @@ async fn complete(c: &mut Conn<'_>, job: &SyncJob, success: SyncSuccess) -> Resu
     // repository, a wiped cache, new credentials or a newer claim all clear
     // it. On PostgreSQL the row stays locked, so none of them can slip in
     // before this transaction ends.
-    let leased = repository.filter(repos::lease_token.eq(DbId(job.lease))).select(repos::name);
-    let name: Option<String> = db!(c, sqlite: |c| leased.first(c), pg: |c| leased.for_update().first(c)).optional()?;
-    let Some(name) = name else {
+    let leased = repository.filter(repos::lease_token.eq(DbId(job.lease))).select((repos::name, repos::sync_again));
+    let claimed: Option<(String, bool)> =
+        db!(c, sqlite: |c| leased.first(c), pg: |c| leased.for_update().first(c)).optional()?;
+    let Some((name, sync_again)) = claimed else {
         return Ok(false);
     };
 
@@ -327,8 +341,11 @@ async fn complete(c: &mut Conn<'_>, job: &SyncJob, success: SyncSuccess) -> Resu
         }
     };
 
+    // A sync asked for while this one ran follows it at once.
+    let state = if sync_again { PENDING } else { READY };
     let ready = diesel::update(repository).set((
-        repos::sync_state.eq(READY),
+        repos::sync_state.eq(state),
+        repos::sync_again.eq(false),
         repos::last_synced_at.eq(DbTime(success.synced_at)),
         repos::sync_error.eq(None::<String>),
         repos::attempts.eq(0),

@@ -147,7 +147,9 @@ pub trait SyncStore: Clone + Send + Sync + 'static {
     fn fail_sync(&self, job: &SyncJob, failure: SyncFailure) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Asks for a sync now: every repository of the connection becomes
-    /// `pending` (the cache stays; a running sync's lease is voided). `false`
+    /// `pending` (the cache stays). Repeated requests are absorbed: a pending
+    /// repository stays as it is, and a running sync goes on and is followed
+    /// by exactly one more, however many requests came meanwhile. `false`
     /// when the connection is not in the project.
     ///
     /// # Errors

@@ -20,6 +20,7 @@ for_both_backends!(
     a_resync_replaces_prs_and_their_files_and_prunes_the_window,
     a_failure_is_recorded_and_backs_off,
     voided_claims_write_nothing,
+    repeated_sync_requests_are_absorbed,
     update_keeps_the_cache_of_kept_repositories,
     deleting_a_connection_drops_its_cache_even_mid_sync,
     paused_connections_are_never_claimed,
@@ -306,7 +307,6 @@ async fn a_failure_is_recorded_and_backs_off(kind: Kind) {
 
 #[derive(Debug, Clone, Copy)]
 enum Void {
-    RequestSync,
     Invalidate,
     ResyncAll,
     RemoveRepository,
@@ -315,10 +315,7 @@ enum Void {
 
 async fn voided_claims_write_nothing(kind: Kind) {
     let fx = fixture(kind).await;
-    for (i, void) in [Void::RequestSync, Void::Invalidate, Void::ResyncAll, Void::RemoveRepository, Void::Delete]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, void) in [Void::Invalidate, Void::ResyncAll, Void::RemoveRepository, Void::Delete].into_iter().enumerate() {
         let (name, kept) = (format!("acme/void-{i}"), format!("acme/kept-{i}"));
         let id = create(&fx, &[&name, &kept], &[]).await;
         let base = t0() + secs(10_000 * i64::try_from(i).unwrap());
@@ -332,7 +329,6 @@ async fn voided_claims_write_nothing(kind: Kind) {
         let job = job_for(&running, &name);
         let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
         match void {
-            Void::RequestSync => assert!(fx.store.request_sync(fx.project, id).await.unwrap()),
             Void::Invalidate => assert!(fx.store.invalidate_cache(fx.project, id, base).await.unwrap()),
             Void::ResyncAll => {
                 let mut change = change_of(&conn, &[&name, &kept]);
@@ -355,17 +351,6 @@ async fn voided_claims_write_nothing(kind: Kind) {
         assert_eq!(count("pull_request_files WHERE path = 'late' AND").await, 0, "{void:?}");
         let cached = count("pull_requests WHERE").await;
         match void {
-            Void::RequestSync => {
-                // The cache stays; both repositories wait, with their incremental marks.
-                assert_eq!(cached, 2);
-                let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
-                assert!(conn.sync.iter().all(|s| s.state == SyncState::Pending && s.last_synced_at.is_some()));
-                let next = claim_of(&fx, id, base + secs(2_200)).await;
-                assert_eq!(next.len(), 2, "due now, the running claim voided");
-                assert!(next.iter().all(|j| j.updated_since == Some(base + secs(1) - secs(300))));
-                assert!(!fx.store.request_sync(fx.other_project().await, id).await.unwrap());
-                assert!(!fx.store.request_sync(fx.project, conn_id()).await.unwrap());
-            }
             Void::Invalidate | Void::ResyncAll => {
                 assert_eq!(cached, 0, "{void:?}");
                 assert_eq!(count("pull_request_files WHERE").await, 0, "{void:?}");
@@ -465,6 +450,48 @@ async fn deleting_a_connection_drops_its_cache_even_mid_sync(kind: Kind) {
     assert_eq!(fx.count("SELECT count(*) AS n FROM pull_request_files").await, 2, "the other connection's stay");
     assert_eq!(keys(&listing(&fx, other, query(None, None, 10)).await), [k("acme/c", 1)]);
     assert_eq!(fx.store.list_pull_requests(fx.project, id, query(None, None, 10)).await.unwrap(), None);
+}
+
+async fn repeated_sync_requests_are_absorbed(kind: Kind) {
+    let fx = fixture(kind).await;
+    let id = create(&fx, &["acme/idle", "acme/busy"], &[]).await;
+    for job in &claim_of(&fx, id, t0()).await {
+        assert!(
+            fx.store.complete_sync(job, success(vec![pr(1, t0(), &["a"])], window(), t0() + secs(1))).await.unwrap()
+        );
+    }
+    assert!(fx.store.request_sync(fx.project, id).await.unwrap());
+    let states = async |fx: &Fixture| {
+        let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
+        conn.sync.iter().map(|s| s.state).collect::<Vec<_>>()
+    };
+    assert_eq!(states(&fx).await, [SyncState::Pending; 2], "the cache stays, both wait");
+    // Asking again while pending changes nothing: one claim each, incremental.
+    assert!(fx.store.request_sync(fx.project, id).await.unwrap());
+    let jobs = claim_of(&fx, id, t0() + secs(100)).await;
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs.iter().all(|j| j.updated_since == Some(t0() + secs(1) - secs(300))), "the incremental mark stays");
+    // Requests while both run: neither sync is voided or doubled.
+    for _ in 0..5 {
+        assert!(fx.store.request_sync(fx.project, id).await.unwrap());
+    }
+    assert!(claim_at(&fx, t0() + secs(101)).await.is_empty(), "no second claim beside a running one");
+    let (busy, idle) = (job_for(&jobs, "acme/busy"), job_for(&jobs, "acme/idle"));
+    assert!(
+        fx.store.complete_sync(busy, success(vec![pr(2, t0(), &["b"])], window(), t0() + secs(110))).await.unwrap()
+    );
+    assert!(fx.store.fail_sync(idle, failure(t0() + secs(1_000), 1)).await.unwrap());
+    assert_eq!(
+        states(&fx).await,
+        [SyncState::Error, SyncState::Pending],
+        "a failure keeps its backoff; a success is followed by one more sync"
+    );
+    let follow_up = claim_of(&fx, id, t0() + secs(120)).await;
+    assert_eq!(follow_up.iter().map(|j| j.repository.as_str()).collect::<Vec<_>>(), ["acme/busy"]);
+    assert!(fx.store.complete_sync(&follow_up[0], success(vec![], window(), t0() + secs(130))).await.unwrap());
+    assert!(claim_at(&fx, t0() + secs(140)).await.is_empty(), "five requests made one more sync, not five");
+    let cached = format!("SELECT count(*) AS n FROM pull_requests WHERE connection_id = '{id}'");
+    assert_eq!(fx.count(&cached).await, 3, "the running sync's PRs were kept");
 }
 
 async fn paused_connections_are_never_claimed(kind: Kind) {

@@ -1,0 +1,1 @@
+ALTER TABLE connection_repositories DROP COLUMN sync_again;
