@@ -197,7 +197,9 @@ SELECT '{conn}', 'bench/big', n,
        ((n * 7) % 300) || '-' || ((n * 7) % 300 + 10) FROM p, k;
 UPDATE connection_repositories SET sync_state = 'ready', last_synced_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
        default_branch = 'main', tree_revision = 'bench' WHERE connection_id = '{conn}';
-ANALYZE;
+-- No ANALYZE: a server's connections keep the statistics they opened with, so
+-- the bench measures the plans the migrations' fixed statistics give, as in service.
+
 """
 
 LUA_CORRELATE = LUA_COMMON + """

@@ -1,0 +1,2 @@
+DROP INDEX pull_request_files_connection_id_previous_path;
+CREATE INDEX pull_request_files_connection_id_previous_path ON pull_request_files (connection_id, previous_path);
