@@ -280,9 +280,11 @@ async fn complete(c: &mut Conn<'_>, job: &SyncJob, success: SyncSuccess) -> Resu
     // repository, a wiped cache, new credentials or a newer claim all clear
     // it. On PostgreSQL the row stays locked, so none of them can slip in
     // before this transaction ends.
-    let leased = repository.filter(repos::lease_token.eq(DbId(job.lease))).select(repos::name);
-    let name: Option<String> = db!(c, sqlite: |c| leased.first(c), pg: |c| leased.for_update().first(c)).optional()?;
-    let Some(name) = name else {
+    let leased =
+        repository.filter(repos::lease_token.eq(DbId(job.lease))).select((repos::name, repos::resync_requested));
+    let found: Option<(String, bool)> =
+        db!(c, sqlite: |c| leased.first(c), pg: |c| leased.for_update().first(c)).optional()?;
+    let Some((name, resync_requested)) = found else {
         return Ok(false);
     };
 
@@ -327,8 +329,12 @@ async fn complete(c: &mut Conn<'_>, job: &SyncJob, success: SyncSuccess) -> Resu
         }
     };
 
+    // A merge announced while this sync ran may be missing from what it
+    // fetched: the repository is due again at once.
+    let state = if resync_requested { PENDING } else { READY };
     let ready = diesel::update(repository).set((
-        repos::sync_state.eq(READY),
+        repos::sync_state.eq(state),
+        repos::resync_requested.eq(false),
         repos::last_synced_at.eq(DbTime(success.synced_at)),
         repos::sync_error.eq(None::<String>),
         repos::attempts.eq(0),

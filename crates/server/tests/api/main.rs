@@ -26,3 +26,4 @@ mod secrets;
 mod sync_e2e;
 mod update;
 mod validation;
+mod webhooks;
