@@ -14,6 +14,7 @@ use sigsentry_server::startup::{WorkerHandle, worker};
 
 use crate::common::{TestApp, error_parts, parts};
 use crate::stubs::{Stub, StubPr};
+use sigsentry_testdb::TestDb;
 
 const TOKEN: &str = "ghp_webhooktests000000000001";
 const APP_SECRET: &str = "github-app-hook-secret-0001";
@@ -419,9 +420,12 @@ async fn the_github_app_endpoint_wakes_every_connection_holding_the_repository()
     assert_eq!(status, 401);
 }
 
-async fn app_with_worker(stub: &Stub) -> (TestApp, WorkerHandle) {
+async fn app_with_worker(stub: &Stub, database_url: Option<&str>) -> (TestApp, WorkerHandle) {
     let env = stub.env();
-    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    if let Some(url) = database_url {
+        extra.push(("DATABASE_URL", url));
+    }
     let app = TestApp::spawn_with(Plan::Team, &extra).await;
     let handle = WorkerHandle::spawn(worker(&app.config, &app.services).unwrap());
     (app, handle)
@@ -441,11 +445,12 @@ async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_merge_announced_by_webhook_is_synced_once() {
+/// A merge announced by webhook reaches `/pull-requests` through the worker,
+/// with one incremental sync; a redelivery does nothing.
+async fn a_merge_is_synced_once(database_url: Option<&str>) {
     let stub = Stub::start();
     stub.state.lock().unwrap().accepted = vec![TOKEN.to_owned()];
-    let (app, worker) = app_with_worker(&stub).await;
+    let (app, worker) = app_with_worker(&stub, database_url).await;
     let (id, secret) = create_with_secret(
         &app,
         &json!({"platform": "github", "credentials": {"token": TOKEN},
@@ -463,19 +468,111 @@ async fn a_merge_announced_by_webhook_is_synced_once() {
         merged_at: Utc::now(),
         files: vec!["src/main.rs".into()],
     });
-    let (status, body) =
-        github_delivery(&app.base, &id, &secret, "pull_request", "e2e-1", github_merged("acme/api", 41)).await;
+    let merged = github_merged("acme/api", 41);
+    let (status, body) = github_delivery(&app.base, &id, &secret, "pull_request", "e2e-1", merged.clone()).await;
     assert_eq!((status, body["data"]["action"].as_str()), (202, Some("sync")), "{body}");
     wait_until("the merged PR in the cache", async || pr_numbers(&app, &id).await == [41]).await;
     wait_until("the sync to finish", async || app.connection(&id).await["sync"][0]["state"] == "ready").await;
     assert_eq!(lists(), before + 1, "one incremental sync");
 
-    // The same delivery again (a redelivery), and a second process would see it too: no work.
-    let (_, body) =
-        github_delivery(&app.base, &id, &secret, "pull_request", "e2e-1", github_merged("acme/api", 41)).await;
+    // The same delivery again (a redelivery): no work.
+    let (_, body) = github_delivery(&app.base, &id, &secret, "pull_request", "e2e-1", merged).await;
     assert_eq!(body["data"]["action"], "duplicate");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(lists(), before + 1, "a duplicate delivery syncs nothing");
     assert_eq!(app.connection(&id).await["sync"][0]["state"], "ready");
     worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_merge_announced_by_webhook_is_synced_once_on_sqlite() {
+    a_merge_is_synced_once(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_merge_announced_by_webhook_is_synced_once_on_postgres() {
+    let db = TestDb::postgres().await;
+    a_merge_is_synced_once(Some(db.url())).await;
+}
+
+/// Two replicas on one PostgreSQL receive the same delivery at once (a
+/// platform retrying while the first attempt is still being answered):
+/// one wakes the repository, the other answers `duplicate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_delivery_to_two_replicas_is_handled_once() {
+    let db = TestDb::postgres().await;
+    let first = TestApp::spawn_with(Plan::Team, &[("DATABASE_URL", db.url())]).await;
+    let (id, secret) = create_with_secret(
+        &first,
+        &json!({"platform": "github", "credentials": {"token": TOKEN},
+        "repositories": ["acme/api"]}),
+    )
+    .await;
+    // Another process's view: its own store and pool on the same database.
+    let second = TestApp::spawn_with(Plan::Team, &[("DATABASE_URL", db.url())]).await;
+    for round in 0..5 {
+        let delivery = format!("replicas-{round}");
+        let merged = github_merged("acme/api", round);
+        let (a, b) = tokio::join!(
+            github_delivery(&first.base, &id, &secret, "pull_request", &delivery, merged.clone()),
+            github_delivery(&second.base, &id, &secret, "pull_request", &delivery, merged.clone()),
+        );
+        let mut actions = [a.1["data"]["action"].as_str().unwrap(), b.1["data"]["action"].as_str().unwrap()];
+        actions.sort_unstable();
+        assert_eq!(actions, ["duplicate", "sync"], "{a:?} {b:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_secrets_are_absent_from_a_postgres_dump() {
+    let db = TestDb::postgres().await;
+    let app = TestApp::spawn_with(Plan::Team, &[("DATABASE_URL", db.url())]).await;
+    let body = json!({"platform": "gitlab", "credentials": {"token": "glpat-webhookdump000000001"},
+        "repositories": ["acme/platform/api"]});
+    let (status, created) = parts(
+        app.request(Method::POST, "/v1/config/repos")
+            .header("Idempotency-Key", "dump-1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let first = created["data"]["webhook"]["secret"].as_str().unwrap().to_owned();
+    let (_, rotated) = parts(app.put_json(&id, &json!({"rotateWebhookSecret": true})).await).await;
+    let second = rotated["data"]["webhook"]["secret"].as_str().unwrap().to_owned();
+    let merge =
+        json!({"object_attributes": {"action": "merge"}, "project": {"path_with_namespace": "acme/platform/api"}});
+    let (status, _, _) = deliver(
+        &app.base,
+        &format!("/v1/hooks/{id}"),
+        &[("X-Gitlab-Event", "Merge Request Hook"), ("X-Gitlab-Token", &second), ("Idempotency-Key", "dump-delivery")],
+        merge.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 202);
+
+    // Every row of every table, as text.
+    let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let tables = client
+        .query("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'", &[])
+        .await
+        .unwrap();
+    let mut dump = String::new();
+    for table in tables {
+        let name: String = table.get(0);
+        for row in client.query(&format!("SELECT t::text FROM \"{name}\" t"), &[]).await.unwrap() {
+            dump.push_str(&row.get::<_, String>(0));
+            dump.push('\n');
+        }
+    }
+    assert!(dump.contains(&id), "the dump holds the rows");
+    assert!(!dump.contains("ss_whsec_"), "no webhook secret in clear");
+    for secret in [&first, &second] {
+        assert!(!dump.contains(secret.as_str()));
+        assert!(!dump.contains(&secret["ss_whsec_".len()..]));
+    }
 }
