@@ -303,7 +303,72 @@ fn wake_in_connection(target: &WebhookTarget, event: &HookEvent) -> Vec<WakeRepo
 
 #[cfg(test)]
 mod tests {
+    use sigsentry_domain::{ProjectId, RepoName, TenantId};
+    use sigsentry_ports::HookRepository;
+
     use super::*;
+
+    fn target(default_branch: Option<&str>) -> WebhookTarget {
+        let id = |n: u128| uuid::Uuid::from_u128(n);
+        WebhookTarget {
+            connection_id: ConnectionId::from_uuid(id(1)),
+            tenant_id: TenantId::from_uuid(id(2)),
+            project_id: ProjectId::from_uuid(id(3)),
+            platform: Platform::Bitbucket,
+            is_active: true,
+            repositories: vec![HookRepository {
+                name: RepoName::parse(Platform::Bitbucket, "Acme/Web").unwrap(),
+                default_branch: default_branch.map(str::to_owned),
+            }],
+            secret: None,
+        }
+    }
+
+    fn pushed(branch: &str, default_branch: Option<&str>) -> HookEvent {
+        HookEvent::Pushed {
+            repository: "acme/web".into(),
+            branches: vec![branch.into()],
+            default_branch: default_branch.map(str::to_owned),
+            installation: None,
+        }
+    }
+
+    #[test]
+    fn merges_wake_the_named_repository_of_the_connection_only() {
+        let merged = |repository: &str| HookEvent::Merged { repository: repository.into(), installation: None };
+        let woken = wake_in_connection(&target(None), &merged("ACME/web"));
+        assert_eq!(
+            woken,
+            [WakeRepository { connection_id: target(None).connection_id, repository_key: "acme/web".into() }]
+        );
+        assert!(wake_in_connection(&target(None), &merged("acme/other")).is_empty());
+        assert!(wake_in_connection(&target(None), &HookEvent::Other).is_empty());
+    }
+
+    #[test]
+    fn pushes_wake_only_for_the_default_branch_when_it_is_known() {
+        // The payload's default branch wins over the one learned at sync.
+        assert_eq!(wake_in_connection(&target(Some("main")), &pushed("main", None)).len(), 1);
+        assert!(wake_in_connection(&target(Some("main")), &pushed("feature", None)).is_empty());
+        assert_eq!(wake_in_connection(&target(Some("main")), &pushed("trunk", Some("trunk"))).len(), 1);
+        assert!(wake_in_connection(&target(Some("trunk")), &pushed("trunk", Some("main"))).is_empty());
+        // Never synced, and a payload that does not say: any push may matter.
+        assert_eq!(wake_in_connection(&target(None), &pushed("feature", None)).len(), 1);
+    }
+
+    #[test]
+    fn delivery_ids_are_the_platforms_own_headers() {
+        let request = |headers: &[(&str, &str)]| {
+            HookRequest::new(headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())), Vec::new())
+        };
+        assert_eq!(delivery_id(Platform::GitHub, &request(&[("X-GitHub-Delivery", "g1")])), Some("g1"));
+        let both = request(&[("X-Gitlab-Event-UUID", "e1"), ("Idempotency-Key", "i1")]);
+        assert_eq!(delivery_id(Platform::GitLab, &both), Some("i1"), "stable across GitLab's retries");
+        assert_eq!(delivery_id(Platform::GitLab, &request(&[("X-Gitlab-Event-UUID", "e1")])), Some("e1"));
+        assert_eq!(delivery_id(Platform::Bitbucket, &request(&[("X-Request-UUID", "b1")])), Some("b1"));
+        assert_eq!(delivery_id(Platform::Bitbucket, &request(&[("X-GitHub-Delivery", "g1")])), None);
+        assert_eq!(delivery_id(Platform::GitHub, &request(&[("X-GitHub-Delivery", "  ")])), None);
+    }
 
     #[test]
     fn form_encoded_deliveries_carry_their_json_in_payload() {
