@@ -184,6 +184,7 @@ pub struct ConnectionView {
     /// Where the platform delivers this connection's webhooks. The secret
     /// shows only in the answer that created the connection (not in an
     /// idempotent replay of it) or rotated the secret.
+    #[schema(required = true)]
     pub webhook: Option<WebhookView>,
     /// Creation time.
     pub created_at: Timestamp,
