@@ -175,6 +175,11 @@ async fn the_secret_is_shown_once_and_github_signatures_are_checked() {
     let (status, _) =
         github_delivery(&app.base, &id, &secret, "pull_request", "d10", br#"{"action": 1}"#.to_vec()).await;
     assert_eq!(status, 400);
+    // A paused connection wakes nothing.
+    let (status, _) = parts(app.put_json(&id, &json!({"isActive": false})).await).await;
+    assert_eq!(status, 200);
+    let (_, body) = github_delivery(&app.base, &id, &secret, "pull_request", "d11", merged.clone()).await;
+    assert_eq!(body["data"]["action"], "ignored", "paused");
     // Unsigned garbage is refused before it is read.
     let (status, _, _) =
         deliver(&app.base, &format!("/v1/hooks/{id}"), &[("X-GitHub-Event", "push")], b"{nope".to_vec()).await;
