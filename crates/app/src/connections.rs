@@ -11,7 +11,7 @@ use sigsentry_ports::{
     NewConnection, NewCredentials, Store, StoreError, StoredResponse, WriteConnectionError,
 };
 
-use crate::{CodeRepos, CreateError, NotFoundOr, ProjectScope, UpdateError, new_uuid};
+use crate::{CodeRepos, CreateError, NotFoundOr, ProjectScope, UpdateError, WebhookSecret, new_uuid};
 
 /// An idempotency key and what makes two requests with it "the same".
 #[derive(Clone, PartialEq, Eq)]
@@ -33,8 +33,10 @@ impl std::fmt::Debug for Fingerprinted {
 /// What a create request came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
-    /// A new connection, and the response stored for replays.
-    Created(Box<RepoConnection>, StoredResponse),
+    /// A new connection, the response stored for replays (without the
+    /// webhook secret: the database never holds it in clear), and the
+    /// webhook secret, to show in this one answer.
+    Created(Box<RepoConnection>, StoredResponse, WebhookSecret),
     /// A replay of an earlier success with the same key and body.
     Replayed(StoredResponse),
 }
@@ -140,6 +142,8 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
         let id = ConnectionId::from_uuid(new_uuid());
         let aad = Aad { tenant_id: scope.tenant_id, project_id: scope.project_id, connection_id: id };
         let credentials = self.seal(&spec.credentials, &aad)?;
+        let webhook_secret = WebhookSecret::generate()?;
+        let sealed_webhook_secret = self.cipher.seal(webhook_secret.expose().as_bytes(), &aad)?;
         let connection = RepoConnection {
             id,
             tenant_id: scope.tenant_id,
@@ -170,6 +174,7 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
             repositories: spec.repositories,
             service_mappings: spec.service_mappings,
             lookback_days: spec.lookback_days,
+            webhook_secret: sealed_webhook_secret,
             created_at: now,
         };
         let completion =
@@ -178,7 +183,7 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
         match self.store.create_connection(new, limit, completion).await {
             Ok(()) => {
                 tracing::info!(connection_id = %id, platform = %connection.platform, repositories = connection.repositories.len(), "repo connection created");
-                Ok(CreateOutcome::Created(Box::new(connection), response))
+                Ok(CreateOutcome::Created(Box::new(connection), response, webhook_secret))
             }
             Err(WriteConnectionError::Refused(refused)) => Err(CreateError::Refused(refused)),
             Err(WriteConnectionError::Store(e)) => Err(CreateError::Store(e)),
@@ -229,6 +234,8 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
     }
 
     /// Applies a partial update; the merged result must pass every rule.
+    /// With `rotate_webhook_secret`, a new webhook secret replaces the old
+    /// one in the same write and is returned, to show once.
     ///
     /// # Errors
     /// [`UpdateError`].
@@ -237,17 +244,23 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
         scope: ProjectScope,
         id: ConnectionId,
         draft: PatchDraft,
-    ) -> Result<(), UpdateError> {
+        rotate_webhook_secret: bool,
+    ) -> Result<Option<WebhookSecret>, UpdateError> {
+        let aad = Aad { tenant_id: scope.tenant_id, project_id: scope.project_id, connection_id: id };
+        let rotated = if rotate_webhook_secret {
+            let secret = WebhookSecret::generate()?;
+            let sealed = self.cipher.seal(secret.expose().as_bytes(), &aad)?;
+            Some((secret, sealed))
+        } else {
+            None
+        };
         for _ in 0..UPDATE_ATTEMPTS {
             let current = self.store.get_connection(scope.project_id, id).await?.ok_or(UpdateError::NotFound)?;
             let update = current.apply(draft.clone(), self.config.base_url_policy).map_err(UpdateError::Validation)?;
             let now = self.clock.now();
             let credentials = match &update.credentials {
                 None => None,
-                Some(creds) => {
-                    let aad = Aad { tenant_id: scope.tenant_id, project_id: scope.project_id, connection_id: id };
-                    Some(self.seal(creds, &aad)?)
-                }
+                Some(creds) => Some(self.seal(creds, &aad)?),
             };
             let change = ConnectionChange {
                 id,
@@ -258,14 +271,15 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
                 service_mappings: update.service_mappings,
                 lookback_days: update.lookback_days,
                 is_active: update.is_active,
+                webhook_secret: rotated.as_ref().map(|(_, sealed)| sealed.clone()),
                 resync_all: update.resync_all,
                 at: now,
             };
             let limit = self.config.quotas.repositories_per_project(scope.plan);
             match self.store.update_connection(change, limit).await {
                 Ok(()) => {
-                    tracing::info!(connection_id = %id, "repo connection updated");
-                    return Ok(());
+                    tracing::info!(connection_id = %id, webhook_secret_rotated = rotated.is_some(), "repo connection updated");
+                    return Ok(rotated.map(|(secret, _)| secret));
                 }
                 Err(WriteConnectionError::VersionConflict) => continue,
                 Err(WriteConnectionError::NotFound) => return Err(UpdateError::NotFound),

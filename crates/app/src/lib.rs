@@ -14,6 +14,7 @@ mod errors;
 mod reencrypt;
 mod service;
 mod sync;
+mod webhooks;
 
 use sigsentry_domain::{BaseUrlPolicy, QuotaTable};
 use sigsentry_ports::{Clock, CredentialCipher, Store};
@@ -32,6 +33,7 @@ pub use sigsentry_ports::{
     CachedPullRequest, CipherError, MergedPullRequest, StoreError, StoredResponse, WriteRefused,
 };
 pub use sync::{SyncConfig, SyncWorker};
+pub use webhooks::{HookAction, HookEndpoint, HookError, HookRequest, HookTarget, MAX_HOOK_BODY_BYTES, WebhookSecret};
 
 /// Settings of the services that operators may change.
 #[derive(Debug, Clone)]
@@ -44,6 +46,8 @@ pub struct ServiceConfig {
     pub idempotency_lease_secs: u32,
     /// Seconds a completed idempotent response is kept (at least a day).
     pub idempotency_retention_secs: u32,
+    /// The GitHub App's webhook secret; without it `POST /v1/hooks/github` is 404.
+    pub github_app_webhook_secret: Option<WebhookSecret>,
 }
 
 impl Default for ServiceConfig {
@@ -53,6 +57,7 @@ impl Default for ServiceConfig {
             base_url_policy: BaseUrlPolicy::default(),
             idempotency_lease_secs: 60,
             idempotency_retention_secs: 24 * 60 * 60,
+            github_app_webhook_secret: None,
         }
     }
 }

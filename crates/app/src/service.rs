@@ -10,8 +10,8 @@ use sigsentry_ports::{Clock, CredentialCipher, Store, StoreError, StoredResponse
 
 use crate::{
     AccessError, AccessRequest, CodeRepos, ConnectionFilter, ConnectionPage, CorrelateError, Correlation, CreateError,
-    CreateOutcome, Fingerprinted, NotFoundOr, ProjectScope, PullRequestFilter, PullRequestPage, ServiceConfig,
-    UpdateError,
+    CreateOutcome, Fingerprinted, HookAction, HookEndpoint, HookError, HookRequest, HookTarget, NotFoundOr,
+    ProjectScope, PullRequestFilter, PullRequestPage, ServiceConfig, UpdateError, WebhookSecret,
 };
 
 /// The Code Repos API as the application offers it. Every method but
@@ -58,7 +58,8 @@ pub trait CodeReposApi: Clone + Send + Sync + 'static {
         filter: ConnectionFilter,
     ) -> impl Future<Output = Result<ConnectionPage, StoreError>> + Send;
 
-    /// Applies a partial update.
+    /// Applies a partial update; with `rotate_webhook_secret`, returns the
+    /// new webhook secret (to show once).
     ///
     /// # Errors
     /// [`UpdateError`].
@@ -67,7 +68,8 @@ pub trait CodeReposApi: Clone + Send + Sync + 'static {
         scope: ProjectScope,
         id: ConnectionId,
         draft: PatchDraft,
-    ) -> impl Future<Output = Result<(), UpdateError>> + Send;
+        rotate_webhook_secret: bool,
+    ) -> impl Future<Output = Result<Option<WebhookSecret>, UpdateError>> + Send;
 
     /// Deletes a connection and its cache.
     ///
@@ -120,6 +122,22 @@ pub trait CodeReposApi: Clone + Send + Sync + 'static {
         draft: CorrelationDraft,
     ) -> impl Future<Output = Result<Correlation, CorrelateError>> + Send;
 
+    /// Finds a webhook endpoint, before the delivery's body is read.
+    ///
+    /// # Errors
+    /// [`HookError::NotFound`] (no such connection), [`HookError::AppNotConfigured`].
+    fn webhook_target(&self, endpoint: HookEndpoint) -> impl Future<Output = Result<HookTarget, HookError>> + Send;
+
+    /// Verifies a webhook delivery and acts on it.
+    ///
+    /// # Errors
+    /// [`HookError`].
+    fn receive_webhook(
+        &self,
+        target: HookTarget,
+        request: HookRequest,
+    ) -> impl Future<Output = Result<HookAction, HookError>> + Send;
+
     /// Whether the service can serve requests (its store answers).
     ///
     /// # Errors
@@ -163,8 +181,9 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeReposApi for CodeRepos<S, C, K
         scope: ProjectScope,
         id: ConnectionId,
         draft: PatchDraft,
-    ) -> Result<(), UpdateError> {
-        CodeRepos::update_connection(self, scope, id, draft).await
+        rotate_webhook_secret: bool,
+    ) -> Result<Option<WebhookSecret>, UpdateError> {
+        CodeRepos::update_connection(self, scope, id, draft, rotate_webhook_secret).await
     }
 
     async fn delete_connection(&self, scope: ProjectScope, id: ConnectionId) -> Result<(), NotFoundOr> {
@@ -190,6 +209,14 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeReposApi for CodeRepos<S, C, K
 
     async fn correlate(&self, scope: ProjectScope, draft: CorrelationDraft) -> Result<Correlation, CorrelateError> {
         CodeRepos::correlate(self, scope, draft).await
+    }
+
+    async fn webhook_target(&self, endpoint: HookEndpoint) -> Result<HookTarget, HookError> {
+        CodeRepos::webhook_target(self, endpoint).await
+    }
+
+    async fn receive_webhook(&self, target: HookTarget, request: HookRequest) -> Result<HookAction, HookError> {
+        CodeRepos::receive_webhook(self, target, request).await
     }
 
     async fn ready(&self) -> Result<(), StoreError> {

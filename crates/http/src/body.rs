@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix_web::web;
 
 use crate::HttpSettings;
-use crate::error::{ApiError, Detail, body_timeout, payload_too_large, unsupported_media_type};
+use crate::error::{ApiError, Detail, body_timeout, hook_payload_too_large, payload_too_large, unsupported_media_type};
 use crate::strict_json::{self, StrictJsonError};
 
 /// Bodies larger than this are refused with 413.
@@ -67,6 +67,33 @@ pub async fn read_json_object(req: &HttpRequest, mut payload: Payload) -> Result
         return Err(ApiError::invalid_field("/", "the body must be a JSON object"));
     }
     Ok(value)
+}
+
+/// Reads a webhook delivery's body as it was sent (its signature covers
+/// the exact bytes): 413 past `limit`, 408 past the body deadline. Nothing
+/// here looks inside it.
+///
+/// # Errors
+/// [`ApiError`] in the envelope.
+pub async fn read_raw(req: &HttpRequest, mut payload: Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let declared_len =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared_len.is_some_and(|len| len > limit) {
+        return Err(hook_payload_too_large());
+    }
+    let deadline = req.app_data::<web::Data<HttpSettings>>().map_or(Duration::from_secs(10), |s| s.body_timeout);
+    let read = async {
+        let mut bytes = Vec::with_capacity(declared_len.unwrap_or(0).min(limit));
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| ApiError::invalid_field("/", "the request body could not be read"))?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(hook_payload_too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    };
+    tokio::time::timeout(deadline, read).await.map_err(|_| body_timeout(deadline.as_secs()))?
 }
 
 fn is_json(content_type: &str) -> bool {

@@ -5,7 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use sigsentry_app::{AccessError, CipherError, CreateError, NotFoundOr, StoreError, UpdateError, WriteRefused};
+use sigsentry_app::{
+    AccessError, CipherError, CreateError, HookError, NotFoundOr, StoreError, UpdateError, WriteRefused,
+};
 use sigsentry_domain::{FieldError, ValidationErrors};
 use utoipa::ToSchema;
 
@@ -142,12 +144,21 @@ pub struct ApiError {
     details: Vec<Detail>,
     retry_after: Option<u32>,
     allow: Option<&'static str>,
+    /// A 401 of an API key says `WWW-Authenticate: Bearer`; a webhook's does not.
+    bearer_challenge: bool,
 }
 
 impl ApiError {
     /// An error with a message and no details.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), details: Vec::new(), retry_after: None, allow: None }
+        Self {
+            code,
+            message: message.into(),
+            details: Vec::new(),
+            retry_after: None,
+            allow: None,
+            bearer_challenge: true,
+        }
     }
 
     /// Adds details.
@@ -238,7 +249,7 @@ impl ResponseError for ApiError {
         if let Some(allow) = self.allow {
             response.insert_header((header::ALLOW, allow));
         }
-        if self.code == ErrorCode::Unauthorized {
+        if self.code == ErrorCode::Unauthorized && self.bearer_challenge {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         let envelope = self.envelope();
@@ -371,6 +382,30 @@ impl From<UpdateError> for ApiError {
     }
 }
 
+impl From<HookError> for ApiError {
+    fn from(error: HookError) -> Self {
+        let unauthorized =
+            |message: &str| ApiError { bearer_challenge: false, ..ApiError::new(ErrorCode::Unauthorized, message) };
+        match error {
+            HookError::NotFound => ApiError::new(ErrorCode::NotFound, "No webhook endpoint for that connection."),
+            HookError::AppNotConfigured => ApiError::new(
+                ErrorCode::NotFound,
+                "This service has no GitHub App configured (SIGSENTRY_GITHUB_APP_WEBHOOK_SECRET).",
+            ),
+            HookError::NoSecret => unauthorized(
+                "This connection has no webhook secret yet (it was made before webhooks): make one with \
+                 PUT /v1/config/repos/{id} {\"rotateWebhookSecret\": true}.",
+            ),
+            HookError::BadSignature => {
+                unauthorized("The delivery's signature is missing or does not match the webhook secret.")
+            }
+            HookError::Malformed(message) => ApiError::invalid_field("/", message),
+            HookError::Cipher(e) => e.into(),
+            HookError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// The envelope for an error that did not come from our handlers (the
 /// framework's own 404, 413 and the like), chosen by status.
 pub fn from_status(status: StatusCode) -> ApiError {
@@ -393,6 +428,11 @@ pub fn body_timeout(secs: u64) -> ApiError {
 /// 413 with the limit.
 pub fn payload_too_large() -> ApiError {
     ApiError::new(ErrorCode::PayloadTooLarge, "The request body is larger than 1 MiB.")
+}
+
+/// 413 for a webhook delivery.
+pub fn hook_payload_too_large() -> ApiError {
+    ApiError::new(ErrorCode::PayloadTooLarge, "The webhook delivery is larger than 5 MiB.")
 }
 
 /// 415 with what we take.

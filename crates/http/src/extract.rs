@@ -94,6 +94,33 @@ pub(crate) fn service<A: CodeReposApi>(req: &HttpRequest) -> Result<web::Data<A>
     req.app_data::<web::Data<A>>().cloned().ok_or_else(|| ApiError::internal(&"the service is not registered"))
 }
 
+/// The service's public base URL, which webhook URLs are shown under.
+#[derive(Debug, Clone)]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    /// `base` with any trailing `/` dropped.
+    pub fn new(base: &str) -> Self {
+        Self(base.trim_end_matches('/').to_owned())
+    }
+
+    /// Where connection `id` receives its webhooks.
+    pub fn hook_url(&self, id: ConnectionId) -> String {
+        format!("{}/v1/hooks/{id}", self.0)
+    }
+}
+
+impl FromRequest for PublicUrl {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let settings = req.app_data::<web::Data<crate::HttpSettings>>();
+        let base = settings.map_or_else(|| crate::HttpSettings::default().public_url, |s| s.public_url.clone());
+        ready(Ok(PublicUrl::new(&base)))
+    }
+}
+
 /// The `{id}` of a connection path.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionPath(pub ConnectionId);

@@ -41,11 +41,19 @@ pub struct HttpSettings {
     pub body_timeout: std::time::Duration,
     /// Serve `GET /metrics` here (`false` when it has a listener of its own).
     pub serve_metrics: bool,
+    /// The service's public base URL, without a trailing `/` (`SIGSENTRY_PUBLIC_URL`,
+    /// which may carry a path prefix): webhook URLs are shown under it.
+    pub public_url: String,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { rate_limit_per_minute: 1200, body_timeout: std::time::Duration::from_secs(10), serve_metrics: true }
+        Self {
+            rate_limit_per_minute: 1200,
+            body_timeout: std::time::Duration::from_secs(10),
+            serve_metrics: true,
+            public_url: "http://127.0.0.1:8080".to_owned(),
+        }
     }
 }
 

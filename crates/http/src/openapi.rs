@@ -18,15 +18,16 @@ use crate::{dto, envelope, routes};
         description = "Connect GitHub, GitLab and Bitbucket repositories to a SigSentry project."),
     paths(
         routes::list_connections, routes::get_connection, routes::create_connection, routes::update_connection,
-        routes::delete_connection, routes::invalidate_cache, routes::request_sync, routes::list_pull_requests, routes::correlate, routes::healthz, routes::readyz, routes::openapi_document,
+        routes::delete_connection, routes::invalidate_cache, routes::request_sync, routes::list_pull_requests, routes::correlate, routes::connection_hook, routes::github_app_hook, routes::healthz, routes::readyz, routes::openapi_document,
     ),
     components(
         schemas(dto::CreateConnectionRequest, dto::UpdateConnectionRequest, envelope::ErrorEnvelope),
         responses(BadRequest, Unauthorized, Forbidden, NotFound, RequestTimeout, Conflict, PayloadTooLarge,
-            UnsupportedMediaType, TooManyRequests, InternalError, Unavailable),
+            UnsupportedMediaType, TooManyRequests, InternalError, Unavailable, HookBadRequest, HookUnauthorized,
+            HookNotFound, HookRequestTimeout, HookPayloadTooLarge, HookInternalError, HookUnavailable),
     ),
     modifiers(&BearerAuth, &CommonHeaders, &CreatedLinks),
-    tags((name = "repos", description = "Repo connections"), (name = "code", description = "Code correlation"), (name = "operations", description = "Health and metadata")),
+    tags((name = "repos", description = "Repo connections"), (name = "code", description = "Code correlation"), (name = "webhooks", description = "Deliveries from the platforms, authenticated by their signatures"), (name = "operations", description = "Health and metadata")),
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -213,6 +214,94 @@ error_responses! {
         [("Retry-After", seconds_header("Seconds to wait before retrying.")), limit, remaining, reset]
     };
 }
+
+error_responses! {
+    /// 400 of a webhook.
+    HookBadRequest => |"`VALIDATION_ERROR`: the connection id is not a UUID, or a verified body is not the \
+        event's JSON."| [];
+    /// 401 of a webhook.
+    HookUnauthorized => |"`UNAUTHORIZED`: the signature (GitLab: the token) is missing or wrong, or the \
+        connection has no webhook secret yet (rotate it)."| [];
+    /// 404 of a webhook.
+    HookNotFound => |"`NOT_FOUND`: no such connection (checked before anything else); on `/v1/hooks/github`, \
+        no GitHub App is configured."| [];
+    /// 408 of a webhook.
+    HookRequestTimeout => |"`REQUEST_TIMEOUT`: the body did not arrive in time."| [];
+    /// 413 of a webhook.
+    HookPayloadTooLarge => |"`PAYLOAD_TOO_LARGE`: the delivery is over 5 MiB."| [];
+    /// 500 of a webhook.
+    HookInternalError => |"`INTERNAL_ERROR`: never with a cause; quote `error.requestId`."| [];
+    /// 503 of a webhook.
+    HookUnavailable => |"`SERVICE_UNAVAILABLE`: the database is unreachable; the platform retries."|
+        [("Retry-After", seconds_header("Seconds to wait before retrying."))];
+}
+
+/// The headers a platform sends with a delivery; which ones count depends
+/// on the connection's platform.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct HookHeaders {
+    /// GitHub: `sha256=` and the hex HMAC-SHA256 of the body under the webhook secret.
+    #[param(rename = "X-Hub-Signature-256", nullable = false, pattern = r"^sha256=[0-9a-fA-F]{64}$")]
+    pub x_hub_signature_256: Option<String>,
+    /// GitHub: the event (`pull_request`, `push`; others are ignored).
+    #[param(rename = "X-GitHub-Event", nullable = false)]
+    pub x_github_event: Option<String>,
+    /// GitHub: the delivery's id, the same on a redelivery.
+    #[param(rename = "X-GitHub-Delivery", nullable = false)]
+    pub x_github_delivery: Option<String>,
+    /// GitLab: the webhook secret itself, as GitLab's "secret token".
+    #[param(rename = "X-Gitlab-Token", nullable = false)]
+    pub x_gitlab_token: Option<String>,
+    /// GitLab: the event (`Merge Request Hook`, `Push Hook`; others are ignored).
+    #[param(rename = "X-Gitlab-Event", nullable = false)]
+    pub x_gitlab_event: Option<String>,
+    /// GitLab: the delivery's id across retries (else `X-Gitlab-Event-UUID` is used).
+    #[param(rename = "Idempotency-Key", nullable = false)]
+    pub idempotency_key: Option<String>,
+    /// GitLab: the event's id.
+    #[param(rename = "X-Gitlab-Event-UUID", nullable = false)]
+    pub x_gitlab_event_uuid: Option<String>,
+    /// Bitbucket: `sha256=` and the hex HMAC-SHA256 of the body under the webhook secret.
+    #[param(rename = "X-Hub-Signature", nullable = false, pattern = r"^sha256=[0-9a-fA-F]{64}$")]
+    pub x_hub_signature: Option<String>,
+    /// Bitbucket: the event (`pullrequest:fulfilled`, `repo:push`; others are ignored).
+    #[param(rename = "X-Event-Key", nullable = false)]
+    pub x_event_key: Option<String>,
+    /// Bitbucket: the delivery's id.
+    #[param(rename = "X-Request-UUID", nullable = false)]
+    pub x_request_uuid: Option<String>,
+}
+
+/// The headers GitHub sends with a delivery to the App's endpoint.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct GitHubHookHeaders {
+    /// `sha256=` and the hex HMAC-SHA256 of the body under the App's webhook secret.
+    #[param(rename = "X-Hub-Signature-256", nullable = false, pattern = r"^sha256=[0-9a-fA-F]{64}$")]
+    pub x_hub_signature_256: Option<String>,
+    /// The event (`pull_request`, `push`; `installation` and the others are ignored).
+    #[param(rename = "X-GitHub-Event", nullable = false)]
+    pub x_github_event: Option<String>,
+    /// The delivery's id, the same on a redelivery.
+    #[param(rename = "X-GitHub-Delivery", nullable = false)]
+    pub x_github_delivery: Option<String>,
+}
+
+/// A platform's webhook payload: any JSON object (only a few fields are read).
+#[derive(Debug)]
+pub struct HookPayload;
+
+impl PartialSchema for HookPayload {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("The event as the platform sends it; unknown fields are ignored."))
+            .into()
+    }
+}
+
+impl ToSchema for HookPayload {}
 
 /// `X-Project-Id`, on every operation of a project (the extractor
 /// [`crate::extract::Scoped`] reads it).

@@ -128,7 +128,7 @@ impl CodeIndexStore for AnyStore {
                     let mut rows: Vec<ChangeRow> = db!(c, |c| by_path.load(c))?;
                     rows.extend(db!(c, |c| by_previous.load(c))?);
                     // Newest first across both, as one query would have read them.
-                    rows.sort_by(|a, b| (b.7, b.3).cmp(&(a.7, a.3)));
+                    rows.sort_by_key(|row| std::cmp::Reverse((row.7, row.3)));
                     rows.truncate(usize::try_from(left).unwrap_or(usize::MAX));
                     for (path, previous_path, ranges, number, title, author, url, merged_at) in rows {
                         found.push(FileChange {

@@ -26,6 +26,7 @@ use crate::schema::{
 };
 use crate::sql_types::{DbId, DbTime};
 use crate::tx::TxError;
+use crate::webhooks::put_secret;
 
 impl ConnectionStore for AnyStore {
     async fn create_connection(
@@ -312,6 +313,7 @@ async fn create(
     let repo_rows: Vec<RepoRow> =
         new.repositories.iter().enumerate().map(|(i, r)| RepoRow::pending(id, project, i, r)).collect();
     insert_children(c, project, id, &repo_rows, &new.repositories, &new.service_mappings).await?;
+    put_secret(c, id, &new.webhook_secret, DbTime::from(new.created_at)).await?;
     if let Some(done) = completion {
         complete_idempotency(c, project, done).await?;
     }
@@ -430,6 +432,9 @@ async fn update(c: &mut Conn<'_>, change: &ConnectionChange, limit: u32) -> Resu
             conns::credentials_updated_at.eq(at),
         ));
         db!(c, |c| reseal.execute(c))?;
+    }
+    if let Some(secret) = &change.webhook_secret {
+        put_secret(c, id, secret, at).await?;
     }
     let bump = diesel::update(target).set((
         conns::lookback_days.eq(i32::from(change.lookback_days.get())),

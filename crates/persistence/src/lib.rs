@@ -46,6 +46,7 @@ mod sqlite;
 mod store;
 mod sync;
 mod tx;
+mod webhooks;
 
 pub use open::OpenError;
 pub use postgres::{PG_MIGRATIONS, PG_POOL_SIZE, migrate_postgres};

@@ -11,12 +11,14 @@ use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 use sigsentry_domain::correlation::{LineRange, PathIndex};
 use sigsentry_domain::{RepoName, ServiceMapping, SyncState};
-use sigsentry_ports::{ChangedFile, MergedPullRequest, NewApiKey, NewConnection, Project, StoreError, Tenant};
+use sigsentry_ports::{
+    ChangedFile, MergedPullRequest, NewApiKey, NewConnection, Project, SealedSecret, StoreError, Tenant,
+};
 
 use crate::cache::stored_number;
 use crate::schema::{
-    api_keys, connection_repositories, projects, pull_request_files, pull_requests, repo_connections, repository_files,
-    service_mappings, tenants,
+    api_keys, connection_repositories, connection_webhooks, projects, pull_request_files, pull_requests,
+    repo_connections, repository_files, service_mappings, tenants, webhook_deliveries,
 };
 use crate::sql_types::{DbId, DbTime};
 
@@ -323,4 +325,34 @@ impl RepositoryFileRow {
             name_key: PathIndex::name_key(path),
         }
     }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = connection_webhooks, check_for_backend(Sqlite, Pg))]
+#[diesel(treat_none_as_default_value = false)]
+pub(crate) struct WebhookSecretRow {
+    pub connection_id: DbId,
+    pub secret_key_id: String,
+    pub secret_ciphertext: Vec<u8>,
+    pub created_at: DbTime,
+}
+
+impl WebhookSecretRow {
+    pub(crate) fn new(connection_id: DbId, sealed: &SealedSecret, created_at: DbTime) -> Self {
+        Self {
+            connection_id,
+            secret_key_id: sealed.key_id.clone(),
+            secret_ciphertext: sealed.ciphertext.clone(),
+            created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_deliveries, check_for_backend(Sqlite, Pg))]
+#[diesel(treat_none_as_default_value = false)]
+pub(crate) struct DeliveryRow {
+    pub source: String,
+    pub delivery: String,
+    pub expires_at: DbTime,
 }

@@ -165,6 +165,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{Id, UtcTime};
+
+    connection_webhooks (connection_id) {
+        connection_id -> Id,
+        secret_key_id -> Text,
+        secret_ciphertext -> Binary,
+        created_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::UtcTime;
+
+    webhook_deliveries (source, delivery) {
+        source -> Text,
+        delivery -> Text,
+        expires_at -> UtcTime,
+    }
+}
+
 diesel::joinable!(projects -> tenants (tenant_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(repo_connections -> projects (project_id));
@@ -172,6 +195,7 @@ diesel::joinable!(connection_repositories -> repo_connections (connection_id));
 diesel::joinable!(service_mappings -> repo_connections (connection_id));
 diesel::joinable!(pull_requests -> repo_connections (connection_id));
 diesel::joinable!(repository_files -> repo_connections (connection_id));
+diesel::joinable!(connection_webhooks -> repo_connections (connection_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -184,4 +208,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     pull_requests,
     pull_request_files,
     repository_files,
+    connection_webhooks,
+    webhook_deliveries,
 );

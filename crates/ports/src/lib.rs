@@ -15,6 +15,7 @@ mod platform;
 mod store;
 mod sync;
 mod telemetry;
+mod webhook;
 
 pub use cipher::{Aad, CipherError, CredentialCipher, SealedSecret};
 pub use clock::{Clock, SystemClock};
@@ -30,3 +31,4 @@ pub use store::{
 };
 pub use sync::{CachedPullRequest, PullRequestQuery, SyncFailure, SyncJob, SyncStore, SyncSuccess};
 pub use telemetry::{NoTelemetry, SyncOutcome, Telemetry};
+pub use webhook::{DeliveryMark, DeliveryOutcome, HookRepository, WakeRepository, WebhookStore, WebhookTarget};

@@ -130,6 +130,8 @@ pub struct NewConnection {
     pub service_mappings: Vec<ServiceMapping>,
     /// The lookback window.
     pub lookback_days: LookbackDays,
+    /// The sealed webhook secret (stored with the connection, in its transaction).
+    pub webhook_secret: SealedSecret,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }
@@ -154,6 +156,9 @@ pub struct ConnectionChange {
     pub lookback_days: LookbackDays,
     /// Active after the change.
     pub is_active: bool,
+    /// A new sealed webhook secret replacing the old one (or the first, for
+    /// a connection made before webhooks), if the change rotates it.
+    pub webhook_secret: Option<SealedSecret>,
     /// Every repository goes back to `pending` (new credentials or window);
     /// otherwise only added ones start `pending` and kept ones keep their state.
     pub resync_all: bool,
@@ -454,11 +459,23 @@ pub trait HealthCheck: Clone + Send + Sync + 'static {
 
 /// Everything the service needs of a store.
 pub trait Store:
-    AccountStore + ConnectionStore + IdempotencyStore + HealthCheck + crate::SyncStore + crate::CodeIndexStore
+    AccountStore
+    + ConnectionStore
+    + IdempotencyStore
+    + HealthCheck
+    + crate::SyncStore
+    + crate::CodeIndexStore
+    + crate::WebhookStore
 {
 }
 
 impl<T> Store for T where
-    T: AccountStore + ConnectionStore + IdempotencyStore + HealthCheck + crate::SyncStore + crate::CodeIndexStore
+    T: AccountStore
+        + ConnectionStore
+        + IdempotencyStore
+        + HealthCheck
+        + crate::SyncStore
+        + crate::CodeIndexStore
+        + crate::WebhookStore
 {
 }

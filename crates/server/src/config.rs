@@ -83,6 +83,11 @@ pub struct Config {
     pub body_timeout_secs: u32,
     /// Serve `GET /metrics` on this address instead of on `listen` (`SIGSENTRY_METRICS_LISTEN`).
     pub metrics_listen: Option<SocketAddr>,
+    /// The service's public base URL, without a trailing `/` (`SIGSENTRY_PUBLIC_URL`; may
+    /// carry a path prefix). `None`: `http://` and the address actually listened on.
+    pub public_url: Option<String>,
+    /// The GitHub App's webhook secret (`SIGSENTRY_GITHUB_APP_WEBHOOK_SECRET`).
+    pub github_app_webhook_secret: Option<Sensitive<String>>,
 }
 
 /// Where the platforms' cloud APIs are.
@@ -179,6 +184,26 @@ impl Config {
                 })
             })
             .transpose()?;
+        let public_url = get("SIGSENTRY_PUBLIC_URL")
+            .map(|raw| {
+                let parsed = url::Url::parse(&raw).ok().filter(|u| {
+                    matches!(u.scheme(), "http" | "https")
+                        && u.host_str().is_some()
+                        && u.username().is_empty()
+                        && u.password().is_none()
+                        && u.query().is_none()
+                        && u.fragment().is_none()
+                });
+                match parsed {
+                    Some(_) => Ok(raw.trim_end_matches('/').to_owned()),
+                    None => bail!(
+                        "SIGSENTRY_PUBLIC_URL must be an http(s) URL with a host and no user, query or fragment, \
+                         such as https://sigsentry.example.com/code-repos, got {raw:?}"
+                    ),
+                }
+            })
+            .transpose()?;
+        let github_app_webhook_secret = get("SIGSENTRY_GITHUB_APP_WEBHOOK_SECRET").map(Sensitive::new);
         Ok(Self {
             database_url: DatabaseUrl(database_url),
             listen,
@@ -192,6 +217,8 @@ impl Config {
             rate_limit_per_minute,
             body_timeout_secs,
             metrics_listen,
+            public_url,
+            github_app_webhook_secret,
         })
     }
 
@@ -245,10 +272,20 @@ mod tests {
             ("SIGSENTRY_RATE_LIMIT", "lots"),
             ("SIGSENTRY_BODY_TIMEOUT_SECS", "-1"),
             ("SIGSENTRY_METRICS_LISTEN", "9090"),
+            ("SIGSENTRY_PUBLIC_URL", "sigsentry.example.com"),
+            ("SIGSENTRY_PUBLIC_URL", "ftp://sigsentry.example.com"),
+            ("SIGSENTRY_PUBLIC_URL", "https://sigsentry.example.com/?a=b"),
         ] {
             let error = from(&[(name, value)]).unwrap_err().to_string();
             assert!(error.contains(name), "{error}");
         }
+    }
+
+    #[test]
+    fn public_url_keeps_its_path_prefix_without_a_trailing_slash() {
+        let config = from(&[("SIGSENTRY_PUBLIC_URL", "https://sigsentry.example.com/code-repos/")]).unwrap();
+        assert_eq!(config.public_url.as_deref(), Some("https://sigsentry.example.com/code-repos"));
+        assert_eq!(from(&[]).unwrap().public_url, None);
     }
 
     #[test]
@@ -262,10 +299,12 @@ mod tests {
         let config = from(&[
             ("SIGSENTRY_MASTER_KEY", "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio="),
             ("DATABASE_URL", "postgres://app:hunter2@db.internal:5432/sigsentry"),
+            ("SIGSENTRY_GITHUB_APP_WEBHOOK_SECRET", "app-hook-s3cret"),
         ])
         .unwrap();
         let shown = format!("{config:?}");
         assert!(!shown.contains("KioqKioq"), "{shown}");
+        assert!(!shown.contains("app-hook-s3cret"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("db.internal"), "the host helps operators: {shown}");
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::Context;
-use sigsentry_app::{CodeRepos, ServiceConfig, SyncConfig, SyncWorker};
+use sigsentry_app::{CodeRepos, ServiceConfig, SyncConfig, SyncWorker, WebhookSecret};
 use sigsentry_crypto::Keyring;
 use sigsentry_domain::BaseUrlPolicy;
 use sigsentry_http::{HttpSettings, HttpShared};
@@ -85,6 +85,10 @@ fn service_config(config: &Config) -> ServiceConfig {
     ServiceConfig {
         quotas: config.quotas,
         base_url_policy: BaseUrlPolicy { allow_private: config.allow_private_base_urls },
+        github_app_webhook_secret: config
+            .github_app_webhook_secret
+            .as_ref()
+            .map(|secret| WebhookSecret::from_config(secret.expose().clone())),
         ..ServiceConfig::default()
     }
 }
@@ -110,8 +114,10 @@ impl Application {
     pub fn build(config: &Config, services: Services, metrics: Metrics) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {} (SIGSENTRY_LISTEN)", config.listen))?;
-        let port = listener.local_addr()?.port();
+        let address = listener.local_addr()?;
+        let port = address.port();
         let settings = HttpSettings {
+            public_url: config.public_url.clone().unwrap_or_else(|| format!("http://{address}")),
             rate_limit_per_minute: config.rate_limit_per_minute,
             body_timeout: Duration::from_secs(u64::from(config.body_timeout_secs)),
             serve_metrics: config.metrics_listen.is_none(),

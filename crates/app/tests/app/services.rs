@@ -21,6 +21,7 @@ use sigsentry_ports::{
     NewConnection, Project, PullRequestQuery, SealedCredentialsRow, SealedSecret, StoreError, SyncFailure, SyncJob,
     SyncStore, SyncSuccess, Tenant, WriteConnectionError,
 };
+use sigsentry_ports::{DeliveryMark, DeliveryOutcome, WakeRepository, WebhookStore, WebhookTarget};
 use uuid::Uuid;
 
 fn t0() -> DateTime<Utc> {
@@ -168,6 +169,34 @@ impl SyncStore for FakeStore {
     }
 }
 
+impl WebhookStore for FakeStore {
+    async fn webhook_target(&self, _: ConnectionId) -> Result<Option<WebhookTarget>, StoreError> {
+        unused()
+    }
+    async fn github_connections_holding(&self, _: &str, _: Option<i64>) -> Result<Vec<ConnectionId>, StoreError> {
+        unused()
+    }
+    async fn accept_delivery(
+        &self,
+        _: Option<DeliveryMark>,
+        _: Vec<WakeRepository>,
+        _: DateTime<Utc>,
+    ) -> Result<DeliveryOutcome, StoreError> {
+        unused()
+    }
+    async fn webhook_secrets_not_under(&self, _: &str, _: u32) -> Result<Vec<SealedCredentialsRow>, StoreError> {
+        unused()
+    }
+    async fn reseal_webhook_secret(
+        &self,
+        _: ConnectionId,
+        _: &SealedSecret,
+        _: SealedSecret,
+    ) -> Result<bool, StoreError> {
+        unused()
+    }
+}
+
 impl CodeIndexStore for FakeStore {
     async fn files_named(&self, _: ProjectId, names: &[String], _: u32) -> Result<Vec<IndexedFile>, StoreError> {
         self.asked_names.lock().unwrap().push(names.to_vec());
@@ -273,7 +302,7 @@ async fn an_update_that_keeps_losing_its_race_is_contended_after_five_tries() {
     let stored = connection(1, "acme/shop", true, 30, None);
     store.connections.lock().unwrap().push(stored.clone());
     let outcome = services(store.clone())
-        .update_connection(scope(), stored.id, PatchDraft { is_active: Some(false), ..PatchDraft::default() })
+        .update_connection(scope(), stored.id, PatchDraft { is_active: Some(false), ..PatchDraft::default() }, true)
         .await;
     assert_eq!(outcome, Err(UpdateError::Contended));
     assert_eq!(*store.updates.lock().unwrap(), 5, "recomputed and retried, then gave up");

@@ -16,6 +16,7 @@ pub use schema::{
     GITLAB_REPOSITORY, TokenCredentials, UpdateConnectionRequest,
 };
 pub use view::{
-    ConnectionView, CredentialKindName, CredentialSummaryView, Deleted, Health, HealthStatus, Invalidated,
-    PlatformName, PullRequestView, ServiceMappingView, SyncRequested, SyncStateName, SyncView, Timestamp, Updated,
+    ConnectionView, CredentialKindName, CredentialSummaryView, Deleted, Health, HealthStatus, HookAccepted,
+    HookActionName, Invalidated, PlatformName, PullRequestView, ServiceMappingView, SyncRequested, SyncStateName,
+    SyncView, Timestamp, Updated, WebhookView,
 };

@@ -236,6 +236,17 @@ pub struct UpdateConnectionBody {
     /// `false` pauses the connection; `true` resumes it.
     #[schema(nullable = false)]
     pub is_active: Option<bool>,
+    /// `true` makes a new webhook secret, shown once in this answer
+    /// (`data.webhook.secret`); the old one stops verifying at once.
+    #[schema(nullable = false)]
+    pub rotate_webhook_secret: Option<bool>,
+}
+
+impl UpdateConnectionBody {
+    /// Whether the request asks for a new webhook secret.
+    pub fn rotates_webhook_secret(&self) -> bool {
+        self.rotate_webhook_secret == Some(true)
+    }
 }
 
 impl From<UpdateConnectionBody> for PatchDraft {

@@ -3,14 +3,15 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
-use sigsentry_app::CachedPullRequest;
-use sigsentry_domain::{CredentialKind, Platform, RepoConnection, ServiceMapping, SyncState};
+use sigsentry_app::{CachedPullRequest, HookAction, WebhookSecret};
+use sigsentry_domain::{ConnectionId, CredentialKind, Platform, RepoConnection, ServiceMapping, SyncState};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
 use crate::envelope::True;
+use crate::extract::PublicUrl;
 
 /// A time as the API writes it: RFC 3339, UTC, milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,14 +181,42 @@ pub struct ConnectionView {
     pub is_active: bool,
     /// One entry per repository, in repository order.
     pub sync: Vec<SyncView>,
+    /// Where the platform delivers this connection's webhooks. The secret
+    /// shows only in the answer that created the connection (not in an
+    /// idempotent replay of it) or rotated the secret.
+    #[schema(required = true)]
+    pub webhook: Option<WebhookView>,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last configuration change.
     pub updated_at: Timestamp,
 }
 
-impl From<&RepoConnection> for ConnectionView {
-    fn from(c: &RepoConnection) -> Self {
+/// A connection's webhook endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookView {
+    /// `POST` deliveries here: `{SIGSENTRY_PUBLIC_URL}/v1/hooks/{connectionId}`.
+    pub url: String,
+    /// The secret to enter in the platform's webhook settings (GitHub and
+    /// Bitbucket sign with it; GitLab sends it back as its secret token). Shown
+    /// once: in the answer of `POST /v1/config/repos` and of a `PUT` with
+    /// `rotateWebhookSecret`, never again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, pattern = r"^ss_whsec_[A-Za-z0-9_-]{43}$")]
+    pub secret: Option<String>,
+}
+
+impl WebhookView {
+    /// The endpoint of connection `id`, with `secret` when this answer shows it.
+    pub fn new(public: &PublicUrl, id: ConnectionId, secret: Option<&WebhookSecret>) -> Self {
+        Self { url: public.hook_url(id), secret: secret.map(|s| s.expose().to_owned()) }
+    }
+}
+
+impl ConnectionView {
+    /// A connection as returned; its webhook URL is under `public`.
+    pub fn new(c: &RepoConnection, public: &PublicUrl) -> Self {
         Self {
             id: *c.id.as_uuid(),
             project_id: *c.project_id.as_uuid(),
@@ -213,6 +242,9 @@ impl From<&RepoConnection> for ConnectionView {
                     default_branch: s.default_branch.clone(),
                 })
                 .collect(),
+            // Every connection has an endpoint; a GitHub App connection
+            // will have none (`null`: the App's own hook serves it).
+            webhook: Some(WebhookView::new(public, c.id, None)),
             created_at: Timestamp(c.created_at),
             updated_at: Timestamp(c.updated_at),
         }
@@ -257,11 +289,45 @@ impl From<&CachedPullRequest> for PullRequestView {
     }
 }
 
-/// `{"updated": true}`.
+/// `{"updated": true}`, and the new webhook secret after a rotation.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct Updated {
     /// Always `true`.
     pub updated: True,
+    /// Only when the request asked `rotateWebhookSecret`: the endpoint and its
+    /// new secret, shown this once (the old secret no longer verifies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub webhook: Option<WebhookView>,
+}
+
+/// What a webhook delivery came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HookActionName {
+    /// A merge or a push to the default branch: the repository's sync runs now.
+    Sync,
+    /// An event not acted on, or a repository the connection does not hold.
+    Ignored,
+    /// A delivery already handled (same delivery id): nothing done again.
+    Duplicate,
+}
+
+impl From<HookAction> for HookActionName {
+    fn from(action: HookAction) -> Self {
+        match action {
+            HookAction::Sync => Self::Sync,
+            HookAction::Ignored => Self::Ignored,
+            HookAction::Duplicate => Self::Duplicate,
+        }
+    }
+}
+
+/// `{"action": "sync"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HookAccepted {
+    /// What was done.
+    pub action: HookActionName,
 }
 
 /// `{"deleted": true}`.

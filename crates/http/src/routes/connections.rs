@@ -6,10 +6,12 @@ use serde_json::Value;
 use sigsentry_app::{CodeReposApi, CreateOutcome, Fingerprinted, StoredResponse};
 use sigsentry_domain::IdempotencyKey;
 
-use crate::dto::{ConnectionView, CreateConnectionBody, Deleted, Invalidated, UpdateConnectionBody, Updated};
+use crate::dto::{
+    ConnectionView, CreateConnectionBody, Deleted, Invalidated, UpdateConnectionBody, Updated, WebhookView,
+};
 use crate::envelope::{Envelope, Page};
 use crate::error::ApiError;
-use crate::extract::{ConnectionPath, ConnectionQuery, JsonBody, Read, Scoped, Write};
+use crate::extract::{ConnectionPath, ConnectionQuery, JsonBody, PublicUrl, Read, Scoped, Write};
 use crate::routes::ok;
 
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
@@ -34,9 +36,10 @@ const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 pub async fn list_connections<A: CodeReposApi>(
     ctx: Scoped<A, Read>,
     query: ConnectionQuery,
+    public: PublicUrl,
 ) -> Result<HttpResponse, ApiError> {
     let page = ctx.service.list_connections(ctx.scope, query.0).await?;
-    let data = page.items.iter().map(ConnectionView::from).collect();
+    let data = page.items.iter().map(|c| ConnectionView::new(c, &public)).collect();
     Ok(HttpResponse::Ok().json(Page::of(data, page.next_cursor)))
 }
 
@@ -52,9 +55,10 @@ pub async fn list_connections<A: CodeReposApi>(
 pub async fn get_connection<A: CodeReposApi>(
     ctx: Scoped<A, Read>,
     id: ConnectionPath,
+    public: PublicUrl,
 ) -> Result<HttpResponse, ApiError> {
     let connection = ctx.service.get_connection(ctx.scope, id.0).await?;
-    Ok(ok(ConnectionView::from(&connection)))
+    Ok(ok(ConnectionView::new(&connection, &public)))
 }
 
 /// What makes two requests "the same" for an idempotency key: the method,
@@ -102,7 +106,8 @@ fn stored_response(response: StoredResponse, replayed: bool) -> HttpResponse {
     request_body = crate::dto::CreateConnectionRequest,
     params(crate::openapi::IdempotencyKeyHeader, crate::openapi::ProjectHeader),
     responses(
-        (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the first success replayed).",
+        (status = 201, description = "Created, with the webhook secret in `data.webhook.secret`, shown this once (or, \
+            with `Idempotent-Replayed: true`, the first success replayed, without the secret: rotate it if it was lost).",
             body = Envelope<ConnectionView>,
             headers(
                 ("Location" = String, description = "`/v1/config/repos/{id}` of the connection"),
@@ -120,6 +125,7 @@ pub async fn create_connection<A: CodeReposApi>(
     req: HttpRequest,
     ctx: Scoped<A, Write>,
     body: JsonBody<CreateConnectionBody>,
+    public: PublicUrl,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
     let idempotency = key.map(|key| Fingerprinted { key, canonical_request: canonical_request(&req, &body.value) });
@@ -127,12 +133,19 @@ pub async fn create_connection<A: CodeReposApi>(
         .service
         .create_connection(ctx.scope, body.body.into(), idempotency, |connection| StoredResponse {
             status: 201,
-            body: serde_json::to_string(&Envelope::of(ConnectionView::from(connection))).unwrap_or_default(),
+            // Kept for replays, so without the webhook secret: the database
+            // never holds it in clear.
+            body: serde_json::to_string(&Envelope::of(ConnectionView::new(connection, &public))).unwrap_or_default(),
             location: Some(format!("/v1/config/repos/{}", connection.id)),
         })
         .await?;
     Ok(match outcome {
-        CreateOutcome::Created(_, response) => stored_response(response, false),
+        CreateOutcome::Created(connection, stored, secret) => {
+            let mut view = ConnectionView::new(&connection, &public);
+            view.webhook = Some(WebhookView::new(&public, connection.id, Some(&secret)));
+            let body = serde_json::to_string(&Envelope::of(view)).map_err(|e| ApiError::internal(&e))?;
+            stored_response(StoredResponse { body, ..stored }, false)
+        }
         CreateOutcome::Replayed(response) => stored_response(response, true),
     })
 }
@@ -141,7 +154,8 @@ pub async fn create_connection<A: CodeReposApi>(
 #[utoipa::path(put, path = "/v1/config/repos/{id}", tag = "repos",
     request_body = crate::dto::UpdateConnectionRequest,
     params(crate::openapi::ConnectionIdPath, crate::openapi::ProjectHeader),
-    responses((status = 200, description = "Updated.", body = Envelope<Updated>),
+    responses((status = 200, description = "Updated; with `rotateWebhookSecret`, the new webhook secret in \
+        `data.webhook.secret`, shown this once.", body = Envelope<Updated>),
         (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound),
         (status = 408, response = crate::openapi::RequestTimeout),
@@ -154,9 +168,12 @@ pub async fn update_connection<A: CodeReposApi>(
     ctx: Scoped<A, Write>,
     id: ConnectionPath,
     body: JsonBody<UpdateConnectionBody>,
+    public: PublicUrl,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.service.update_connection(ctx.scope, id.0, body.body.into()).await?;
-    Ok(ok(Updated::default()))
+    let rotate = body.body.rotates_webhook_secret();
+    let secret = ctx.service.update_connection(ctx.scope, id.0, body.body.into(), rotate).await?;
+    let webhook = secret.map(|secret| WebhookView::new(&public, id.0, Some(&secret)));
+    Ok(ok(Updated { webhook, ..Updated::default() }))
 }
 
 /// Remove a repo connection and its cached data.

@@ -3,6 +3,7 @@
 mod cache;
 mod connections;
 mod correlate;
+mod hooks;
 mod ops;
 
 use actix_web::{HttpResponse, web};
@@ -19,6 +20,7 @@ pub(crate) fn ok<T: serde::Serialize>(data: T) -> HttpResponse {
 pub use cache::*;
 pub use connections::*;
 pub use correlate::*;
+pub use hooks::*;
 pub use ops::*;
 
 /// Registers every route. A known path with another method answers 405.
@@ -74,6 +76,18 @@ pub fn configure<A: CodeReposApi>(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/v1/code/correlate")
             .route(web::post().to(correlate::<A>))
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::method_not_allowed("POST")) })),
+    )
+    // The App's endpoint before the per-connection one: `github` is not a
+    // connection id.
+    .service(
+        web::resource("/v1/hooks/github")
+            .route(web::post().to(github_app_hook::<A>))
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::method_not_allowed("POST")) })),
+    )
+    .service(
+        web::resource("/v1/hooks/{id}")
+            .route(web::post().to(connection_hook::<A>))
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::method_not_allowed("POST")) })),
     )
     .service(

@@ -9,8 +9,9 @@ use actix_web::test::{TestRequest, init_service, try_call_service};
 use serde_json::{Value, json};
 use sigsentry_app::{
     AccessError, AccessRequest, CodeReposApi, ConnectionFilter, ConnectionPage, CorrelateError, Correlation,
-    CreateError, CreateOutcome, Fingerprinted, NotFoundOr, ProjectScope, PullRequestFilter, PullRequestPage,
-    ServiceConfig, StoreError, StoredResponse, UpdateError, WriteRefused,
+    CreateError, CreateOutcome, Fingerprinted, HookAction, HookEndpoint, HookError, HookRequest, HookTarget,
+    NotFoundOr, ProjectScope, PullRequestFilter, PullRequestPage, ServiceConfig, StoreError, StoredResponse,
+    UpdateError, WebhookSecret, WriteRefused,
 };
 use sigsentry_domain::correlation::{CorrelationDraft, CorrelationRequest, Language};
 use sigsentry_domain::{
@@ -73,7 +74,13 @@ impl CodeReposApi for Fake {
         Err(StoreError::Unavailable("connection refused".to_owned()))
     }
 
-    async fn update_connection(&self, _: ProjectScope, _: ConnectionId, _: PatchDraft) -> Result<(), UpdateError> {
+    async fn update_connection(
+        &self,
+        _: ProjectScope,
+        _: ConnectionId,
+        _: PatchDraft,
+        _: bool,
+    ) -> Result<Option<WebhookSecret>, UpdateError> {
         self.called();
         Err(UpdateError::Contended)
     }
@@ -115,6 +122,18 @@ impl CodeReposApi for Fake {
             suspect_pull_requests: Vec::new(),
             notes: vec!["No stack frame could be read.".to_owned()],
         })
+    }
+
+    async fn webhook_target(&self, endpoint: HookEndpoint) -> Result<HookTarget, HookError> {
+        self.called();
+        match endpoint {
+            HookEndpoint::Connection(_) => Err(HookError::NotFound),
+            HookEndpoint::GitHubApp => Err(HookError::AppNotConfigured),
+        }
+    }
+
+    async fn receive_webhook(&self, _: HookTarget, _: HookRequest) -> Result<HookAction, HookError> {
+        unreachable!("no endpoint of the fake exists")
     }
 
     async fn ready(&self) -> Result<(), StoreError> {
@@ -241,4 +260,31 @@ async fn a_correlation_needs_exactly_one_of_stacktrace_and_frames() {
     assert_eq!(status, 200);
     assert_eq!(body["data"]["language"], "unknown");
     assert_eq!(body["data"]["frames"], json!([]));
+}
+
+#[actix_web::test]
+async fn webhooks_need_no_key_and_an_unknown_endpoint_is_404_before_its_body_is_read() {
+    let fake = Fake::default();
+    // Over 5 MiB and unsigned: the endpoint is looked up first.
+    let request = TestRequest::post()
+        .uri(&format!("/v1/hooks/{ID}"))
+        .insert_header(("Content-Length", (6 * 1024 * 1024).to_string()))
+        .set_payload(vec![b'x'; 16]);
+    let (status, headers, body) = send(&fake, request).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "NOT_FOUND");
+    assert!(headers.get("www-authenticate").is_none());
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 1);
+
+    let (status, _, body) = send(&fake, TestRequest::post().uri("/v1/hooks/github").set_payload("{}")).await;
+    assert_eq!(status, 404);
+    assert!(body["error"]["message"].as_str().unwrap().contains("SIGSENTRY_GITHUB_APP_WEBHOOK_SECRET"), "{body}");
+
+    let (status, _, body) = send(&fake, TestRequest::post().uri("/v1/hooks/not-a-uuid").set_payload("{}")).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["details"][0]["field"], "id");
+
+    let (status, headers, _) = send(&fake, TestRequest::get().uri(&format!("/v1/hooks/{ID}"))).await;
+    assert_eq!(status, 405);
+    assert_eq!(headers.get("allow").unwrap(), "POST");
 }

@@ -41,6 +41,7 @@ mod code_index;
 mod connections;
 mod idempotency;
 mod sync;
+mod webhooks;
 
 mod postgres_store;
 mod postgres_tls;

@@ -180,6 +180,7 @@ fn new_connection(tenant: TenantId, project: ProjectId, id: ConnectionId, repo: 
         repositories: vec![RepoName::parse(Platform::GitHub, repo).unwrap()],
         service_mappings: Vec::new(),
         lookback_days: LookbackDays::new(30).unwrap(),
+        webhook_secret: SealedSecret { key_id: "k1".into(), ciphertext: vec![4, 5, 6] },
         created_at: Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap(),
     }
 }

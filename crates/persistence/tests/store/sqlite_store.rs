@@ -81,6 +81,7 @@ fn new_connection(fx: &Fixture, id: ConnectionId, repos: &[&str], _services: &[(
         repositories: repos.iter().map(|r| RepoName::parse(Platform::GitHub, r).unwrap()).collect(),
         service_mappings: Vec::new(),
         lookback_days: LookbackDays::new(45).unwrap(),
+        webhook_secret: SealedSecret { key_id: "k1".into(), ciphertext: vec![4, 5, 6] },
         created_at: t0(),
     }
 }

@@ -188,6 +188,7 @@ pub(crate) fn new_connection(
         repositories: repos.iter().map(|r| repo(r)).collect(),
         service_mappings: services.iter().map(|(s, r)| mapping(s, r)).collect(),
         lookback_days: LookbackDays::new(45).unwrap(),
+        webhook_secret: sealed("k1", b"sealed webhook secret"),
         created_at: t0(),
     }
 }
@@ -212,6 +213,7 @@ pub(crate) fn change_of(conn: &RepoConnection, repos: &[&str]) -> ConnectionChan
         service_mappings: Vec::new(),
         lookback_days: conn.lookback_days,
         is_active: conn.is_active,
+        webhook_secret: None,
         resync_all: false,
         at: t0() + secs(60),
     }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sigsentry_crypto::Keyring;
 use sigsentry_domain::{CredentialKind, Credentials, Plan, Platform};
 use sigsentry_persistence::AnyStore;
-use sigsentry_ports::{Aad, ConnectionStore, CredentialCipher};
+use sigsentry_ports::{Aad, ConnectionStore, CredentialCipher, WebhookStore};
 use sigsentry_testdb::TestDb;
 
 const NEW_KEY: &str = "TkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXMDA=";
@@ -38,7 +38,8 @@ async fn rotate(url: &str) {
         .await;
     }
 
-    assert_eq!(reencrypt(url, app.dir.path())["resealed"], 3);
+    // Three credentials and the three connections' webhook secrets.
+    assert_eq!(reencrypt(url, app.dir.path())["resealed"], 6);
     assert_eq!(reencrypt(url, app.dir.path())["resealed"], 0, "a second run finds nothing to do");
 
     // Only the new key is needed now: every credential opens with it alone.
@@ -60,6 +61,16 @@ async fn rotate(url: &str) {
     opened.sort();
     assert_eq!(opened, tokens);
     assert!(store.credentials_not_under("new", 100).await.unwrap().is_empty());
+
+    // The webhook secrets moved too, and open with the new key alone.
+    let secrets = store.webhook_secrets_not_under("no-such-key", 100).await.unwrap();
+    assert_eq!(secrets.len(), 3);
+    for row in &secrets {
+        assert_eq!(row.sealed.key_id, "new");
+        let aad = Aad { tenant_id: row.tenant_id, project_id: row.project_id, connection_id: row.connection_id };
+        let plain = only_new.open(&row.sealed, &aad).unwrap();
+        assert!(plain.starts_with(b"ss_whsec_"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

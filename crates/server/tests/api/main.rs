@@ -26,3 +26,5 @@ mod secrets;
 mod sync_e2e;
 mod update;
 mod validation;
+mod webhook_latency;
+mod webhooks;

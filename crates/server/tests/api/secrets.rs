@@ -46,11 +46,57 @@ async fn secrets_are_never_stored_logged_or_returned_in_clear() {
     let api_token = "ATATT3xSECRETapiTOKEN0123456789";
     let mut responses = String::new();
 
-    let github = app
-        .create(&json!({"platform": "github", "credentials": {"token": github_token}, "repositories": ["acme/a"]}))
-        .await;
-    app.create(&json!({"platform": "gitlab", "credentials": {"token": gitlab_token}, "repositories": ["acme/b"]}))
-        .await;
+    // Webhook secrets: shown once by the creation (and its rotation), never stored or logged in clear.
+    let mut webhook_secrets: Vec<String> = Vec::new();
+    let (status, created) = parts(
+        app.request(Method::POST, "/v1/config/repos")
+            .header("Idempotency-Key", "secrets-1")
+            .json(&json!({"platform": "github", "credentials": {"token": github_token}, "repositories": ["acme/a"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let github = created["data"]["id"].as_str().unwrap().to_owned();
+    webhook_secrets.push(created["data"]["webhook"]["secret"].as_str().unwrap().to_owned());
+    let (status, created) = parts(
+        app.post_json(
+            &json!({"platform": "gitlab", "credentials": {"token": gitlab_token}, "repositories": ["acme/b"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let gitlab = created["data"]["id"].as_str().unwrap().to_owned();
+    webhook_secrets.push(created["data"]["webhook"]["secret"].as_str().unwrap().to_owned());
+    let (status, rotated) = parts(app.put_json(&gitlab, &json!({"rotateWebhookSecret": true})).await).await;
+    assert_eq!(status, 200, "{rotated}");
+    webhook_secrets.push(rotated["data"]["webhook"]["secret"].as_str().unwrap().to_owned());
+    // GitLab sends the secret itself in a header: a delivery, right and wrong.
+    for token in [webhook_secrets[2].as_str(), webhook_secrets[1].as_str()] {
+        let delivery = reqwest::Client::new()
+            .post(format!("{}/v1/hooks/{gitlab}", app.base))
+            .header("X-Gitlab-Event", "Merge Request Hook")
+            .header("X-Gitlab-Token", token)
+            .body(r#"{"object_attributes": {"action": "merge"}, "project": {"path_with_namespace": "acme/b"}}"#)
+            .send()
+            .await
+            .unwrap();
+        let (_, body) = parts(delivery).await;
+        responses.push_str(&body.to_string());
+    }
+    // A replay of the creation.
+    let (_, replay) = parts(
+        app.request(Method::POST, "/v1/config/repos")
+            .header("Idempotency-Key", "secrets-1")
+            .json(&json!({"platform": "github", "credentials": {"token": github_token}, "repositories": ["acme/a"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    responses.push_str(&replay.to_string());
     app.create(&json!({"platform": "bitbucket", "credentials": {"username": "dev", "appPassword": app_password}, "repositories": ["acme/c"]}))
         .await;
     app.create(&json!({"platform": "bitbucket", "credentials": {"email": "dev@acme.io", "apiToken": api_token}, "repositories": ["acme/d"]}))
@@ -80,7 +126,11 @@ async fn secrets_are_never_stored_logged_or_returned_in_clear() {
     let logs = capture.0.lock().unwrap().clone();
     assert!(contains(&logs, "repo connection created"), "the capture works: logs were recorded");
 
-    for secret in [github_token, rotated_token, gitlab_token, app_password, api_token, &app.key] {
+    let webhook_secrets = webhook_secrets.iter().map(String::as_str);
+    for secret in [github_token, rotated_token, gitlab_token, app_password, api_token, &app.key]
+        .into_iter()
+        .chain(webhook_secrets)
+    {
         assert!(!contains(&database, secret), "database holds {secret} in clear");
         assert!(!contains(&logs, secret), "logs hold {secret}");
         assert!(!responses.contains(secret), "a response holds {secret}");
