@@ -32,7 +32,7 @@ use diesel::{
 use diesel_async::AsyncPgConnection;
 use sigsentry_domain::{ConnectionId, Platform, ProjectId, SyncState};
 use sigsentry_ports::{
-    CachedPullRequest, ChangedFile, PullRequestQuery, StoreError, SyncFailure, SyncJob, SyncStore, SyncSuccess,
+    CachedPullRequest, ChangedFile, LeaseStatus, PullRequestQuery, StoreError, SyncFailure, SyncJob, SyncStore, SyncSuccess,
     TreeSnapshot,
 };
 use uuid::Uuid;
@@ -128,6 +128,45 @@ impl SyncStore for AnyStore {
     ) -> Result<Option<Vec<CachedPullRequest>>, StoreError> {
         let (project, id) = (DbId::from(project), DbId::from(id));
         self.run(async move |c| list(c, project, id, query).await).await
+    }
+
+    async fn renew_lease(&self, job: &SyncJob, until: DateTime<Utc>) -> Result<LeaseStatus, StoreError> {
+        let (connection_id, key, lease) = (DbId::from(job.connection_id), job.repository.key(), DbId(job.lease));
+        self.run(async move |c| {
+            let held = repos::table
+                .filter(repos::connection_id.eq(connection_id))
+                .filter(repos::name_key.eq(&key))
+                .filter(repos::lease_token.eq(lease));
+            // One statement renews only while the connection is active; the
+            // rare miss then tells a pause from a lost lease.
+            let renew = diesel::update(held.filter(repos::connection_id.eq_any(active_connections())))
+                .set(repos::lease_until.eq(DbTime(until)));
+            if db!(c, |c| renew.execute(c))? > 0 {
+                return Ok(LeaseStatus::Renewed);
+            }
+            let still_held = db!(c, |c| held.select(repos::position).first::<i32>(c)).optional()?;
+            Ok(if still_held.is_some() { LeaseStatus::Paused } else { LeaseStatus::Voided })
+        })
+        .await
+    }
+
+    async fn release_lease(&self, job: &SyncJob) -> Result<bool, StoreError> {
+        let (connection_id, key, lease) = (DbId::from(job.connection_id), job.repository.key(), DbId(job.lease));
+        self.run(async move |c| {
+            let release = diesel::update(
+                repos::table
+                    .filter(repos::connection_id.eq(connection_id))
+                    .filter(repos::name_key.eq(&key))
+                    .filter(repos::lease_token.eq(lease)),
+            )
+            .set((
+                repos::sync_state.eq(PENDING),
+                repos::lease_token.eq(None::<DbId>),
+                repos::lease_until.eq(None::<DbTime>),
+            ));
+            Ok(db!(c, |c| release.execute(c))? > 0)
+        })
+        .await
     }
 
     async fn next_due(&self, refresh_interval_secs: u32) -> Result<Option<DateTime<Utc>>, StoreError> {

@@ -4,6 +4,7 @@
 //! sorted), which each platform joins through [`Dialect`].
 
 use std::future::Future;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sigsentry_domain::RepoName;
@@ -12,6 +13,7 @@ use url::Url;
 
 use crate::auth::{Auth, AuthHeader};
 use crate::outbound::{self, Accept, Lane, Reply, SendError, with_retry};
+use crate::listing::{Budget, ChangedFiles};
 use crate::rate_limit::RateLimitBook;
 use crate::response;
 use crate::{ListingBounds, RetryConfig};
@@ -33,6 +35,8 @@ pub(crate) struct Api {
     auth: Auth,
     /// How much a file listing or a PR's changes may hold.
     bounds: ListingBounds,
+    /// What this session has spent of the per-sync bounds.
+    budget: Arc<Budget>,
 }
 
 impl Api {
@@ -46,12 +50,29 @@ impl Api {
         bounds: ListingBounds,
     ) -> Self {
         let origin = root.origin().ascii_serialization();
-        Self { platform, root, origin, lane, retry, limits, auth, bounds }
+        Self { platform, root, origin, lane, retry, limits, auth, bounds, budget: Budget::new(bounds) }
     }
 
     /// How much a file listing or a PR's changes may hold.
     pub(crate) fn bounds(&self) -> &ListingBounds {
         &self.bounds
+    }
+
+    /// An empty list of one PR's changed files, within the bounds and what
+    /// is left of this session's budget.
+    pub(crate) fn changed_files(&self) -> ChangedFiles {
+        ChangedFiles::new(self.bounds, Arc::clone(&self.budget))
+    }
+
+    /// Whether a listing of merged PRs holding `kept` must stop; says so in
+    /// the log when it must.
+    pub(crate) fn enough_pull_requests(&self, kept: usize) -> bool {
+        let full = kept >= self.bounds.max_pull_requests;
+        if full {
+            let max = self.bounds.max_pull_requests;
+            tracing::warn!(platform = self.platform, max, "merged PRs past the most one sync keeps left out");
+        }
+        full
     }
 
     /// The lane requests take, for a platform that sends them its own way.
@@ -182,8 +203,10 @@ pub(crate) trait Dialect: Sync {
                 let detail = "a request for another host; not sent".to_owned();
                 return Err(PlatformError::Unexpected { platform, detail });
             }
+            api.budget.request(platform)?;
             let auth = api.auth.header().await?;
             let reply = with_retry(platform, &api.retry, || self.send(url, &auth, accept)).await?;
+            api.budget.read(platform, reply.body.len())?;
             api.limits.observe(platform, &api.origin, &reply.headers);
             let status = reply.status.as_u16();
             match status {

@@ -26,7 +26,7 @@ use url::Url;
 
 use crate::api::{Api, Dialect};
 use crate::auth::AuthHeader;
-use crate::listing::{ChangedFiles, Patch, TreeListing};
+use crate::listing::{self, Patch, TreeListing};
 use crate::outbound::{self, Accept, Lane, Reply, SendError, find_source, read_reply};
 use crate::rate_limit::{header_epoch, remaining_is_zero, retry_after};
 use crate::response::{self, count_page, json};
@@ -102,6 +102,10 @@ impl PlatformSession for GitHubSession {
                 if let Some(merged_at) = pull.merged_at.filter(|at| *at >= window.merged_since) {
                     merged.push((pull, merged_at));
                 }
+            }
+            if self.api.enough_pull_requests(merged.len()) {
+                merged.truncate(self.api.bounds().max_pull_requests);
+                break;
             }
             match outbound::link_next(&reply.headers) {
                 Some(next) if !past_window => url = self.api.follow(&url, &next)?,
@@ -223,16 +227,20 @@ struct TreeEntry {
 #[derive(Deserialize)]
 struct Pull {
     number: u64,
+    #[serde(deserialize_with = "listing::title")]
     title: String,
     user: Option<User>,
+    #[serde(deserialize_with = "listing::label")]
     html_url: String,
     merged_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "listing::optional_label")]
     merge_commit_sha: Option<String>,
     updated_at: DateTime<Utc>,
 }
 
 #[derive(Deserialize)]
 struct User {
+    #[serde(deserialize_with = "listing::label")]
     login: String,
 }
 
@@ -255,7 +263,7 @@ impl GitHubSession {
         let bounds = self.api.bounds();
         let mut url =
             self.api.endpoint(&format!("/repos/{}/pulls/{number}/files?per_page=100", repository.as_str()))?;
-        let mut files = ChangedFiles::new(*bounds);
+        let mut files = self.api.changed_files();
         let mut pages = 0;
         loop {
             count_page(PLATFORM, &mut pages)?;

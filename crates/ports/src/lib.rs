@@ -28,5 +28,5 @@ pub use store::{
     IdempotencyCompletion, IdempotencyStore, ListQuery, NewApiKey, NewConnection, NewCredentials, Project,
     SealedCredentialsRow, Store, StoreError, StoredResponse, Tenant, WriteConnectionError, WriteRefused,
 };
-pub use sync::{CachedPullRequest, PullRequestQuery, SyncFailure, SyncJob, SyncStore, SyncSuccess};
+pub use sync::{CachedPullRequest, LeaseStatus, PullRequestQuery, SyncFailure, SyncJob, SyncStore, SyncSuccess};
 pub use telemetry::{NoTelemetry, SyncOutcome, Telemetry};

@@ -38,11 +38,17 @@ pub fn worker(config: &Config, services: &Services) -> anyhow::Result<Worker> {
         ..PlatformConfig::default()
     })
     .context("cannot set up the platform clients")?;
-    let sync = SyncConfig { refresh_interval_secs: config.sync_interval_secs, ..SyncConfig::default() };
+    let sync = SyncConfig {
+        refresh_interval_secs: config.sync_interval_secs,
+        job_timeout: Duration::from_secs(u64::from(config.sync_job_timeout_secs)),
+        concurrency: usize::try_from(config.sync_concurrency).unwrap_or(usize::MAX),
+        ..SyncConfig::default()
+    };
     Ok(SyncWorker::new(services.store().clone(), services.cipher().clone(), SystemClock, platform, sync))
 }
 
-/// A running worker; [`WorkerHandle::stop`] ends it after its current round.
+/// A running worker; [`WorkerHandle::stop`] stops its running syncs (their
+/// claims given back) and waits for it.
 #[derive(Debug)]
 pub struct WorkerHandle {
     stop: tokio::sync::oneshot::Sender<()>,

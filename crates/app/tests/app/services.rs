@@ -17,7 +17,7 @@ use sigsentry_domain::{
 };
 use sigsentry_ports::{
     AccountStore, ApiKeyGrant, CachedPullRequest, Clock, CodeIndexStore, ConnectionChange, ConnectionStore, FileChange,
-    FileRef, HealthCheck, IdempotencyBegin, IdempotencyCompletion, IdempotencyStore, IndexedFile, ListQuery, NewApiKey,
+    FileRef, HealthCheck, IdempotencyBegin, IdempotencyCompletion, IdempotencyStore, IndexedFile, LeaseStatus, ListQuery, NewApiKey,
     NewConnection, Project, PullRequestQuery, SealedCredentialsRow, SealedSecret, StoreError, SyncFailure, SyncJob,
     SyncStore, SyncSuccess, Tenant, WriteConnectionError,
 };
@@ -161,6 +161,12 @@ impl SyncStore for FakeStore {
         _: ConnectionId,
         _: PullRequestQuery,
     ) -> Result<Option<Vec<CachedPullRequest>>, StoreError> {
+        unused()
+    }
+    async fn renew_lease(&self, _: &SyncJob, _: DateTime<Utc>) -> Result<LeaseStatus, StoreError> {
+        unused()
+    }
+    async fn release_lease(&self, _: &SyncJob) -> Result<bool, StoreError> {
         unused()
     }
     async fn next_due(&self, _: u32) -> Result<Option<DateTime<Utc>>, StoreError> {

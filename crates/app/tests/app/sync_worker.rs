@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sigsentry_app::{SyncConfig, SyncWorker};
@@ -12,7 +13,7 @@ use sigsentry_domain::{
     ConnectionId, CredentialKind, Credentials, LookbackDays, Platform, ProjectId, RepoName, Secret, TenantId,
 };
 use sigsentry_ports::{
-    Aad, CachedPullRequest, ChangedFile, Clock, CredentialCipher, MergedPullRequest, PlatformClient, PlatformError,
+    Aad, CachedPullRequest, LeaseStatus, ChangedFile, Clock, CredentialCipher, MergedPullRequest, PlatformClient, PlatformError,
     PlatformSession, PullRequestQuery, PullRequestWindow, RateLimitState, RepositoryInfo, StoreError, SyncFailure,
     SyncJob, SyncStore, SyncSuccess, TreeSnapshot,
 };
@@ -33,6 +34,10 @@ struct FakeStore {
     completed: Arc<Mutex<Vec<SyncSuccess>>>,
     failed: Arc<Mutex<Vec<SyncFailure>>>,
     voided: bool,
+    /// What renewing a lease answers (`None`: renewed).
+    lease: Arc<Mutex<Option<LeaseStatus>>>,
+    renewals: Arc<Mutex<usize>>,
+    released: Arc<Mutex<usize>>,
 }
 
 impl SyncStore for FakeStore {
@@ -61,6 +66,14 @@ impl SyncStore for FakeStore {
     ) -> Result<Option<Vec<CachedPullRequest>>, StoreError> {
         Ok(Some(Vec::new()))
     }
+    async fn renew_lease(&self, _: &SyncJob, _: DateTime<Utc>) -> Result<LeaseStatus, StoreError> {
+        *self.renewals.lock().unwrap() += 1;
+        Ok(self.lease.lock().unwrap().unwrap_or(LeaseStatus::Renewed))
+    }
+    async fn release_lease(&self, _: &SyncJob) -> Result<bool, StoreError> {
+        *self.released.lock().unwrap() += 1;
+        Ok(true)
+    }
     async fn next_due(&self, _: u32) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(None)
     }
@@ -84,6 +97,8 @@ struct FakePlatform {
     tokens: Arc<Mutex<Vec<String>>>,
     /// The calls made, each with the number of the session it was made on.
     calls: Arc<Mutex<Vec<(usize, &'static str)>>>,
+    /// Listing PRs never ends (a slow or endless platform).
+    hang: bool,
 }
 
 struct FakeSession {
@@ -131,6 +146,11 @@ impl PlatformSession for FakeSession {
     ) -> Result<Vec<MergedPullRequest>, PlatformError> {
         self.called("merged_pull_requests");
         self.platform.windows.lock().unwrap().push(window);
+        while self.platform.hang {
+            // A page every 10 ms, for ever: each one a call the fake counts.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            self.called("page");
+        }
         self.platform.pulls.clone()
     }
     fn rate_limit(&self) -> RateLimitState {
@@ -189,6 +209,7 @@ fn platform(
         trees: Arc::default(),
         tokens: Arc::default(),
         calls: Arc::default(),
+        hang: false,
     }
 }
 
@@ -348,4 +369,72 @@ async fn a_tree_that_cannot_be_listed_fails_the_job() {
     let failed = store.failed.lock().unwrap();
     assert_eq!(failed[0].message, too_big.to_string());
     assert!(platform.windows.lock().unwrap().is_empty(), "no PR fetch after the tree failed");
+}
+
+fn hanging_worker(
+    store: &FakeStore,
+    platform: &FakePlatform,
+    job_timeout: Duration,
+) -> SyncWorker<FakeStore, Keyring, FixedClock, FakePlatform> {
+    let config = SyncConfig { job_timeout, lease_check: Duration::from_millis(20), ..SyncConfig::default() };
+    SyncWorker::new(store.clone(), keyring(), FixedClock(now()), platform.clone(), config)
+}
+
+fn pages(platform: &FakePlatform) -> usize {
+    platform.calls.lock().unwrap().iter().filter(|(_, call)| *call == "page").count()
+}
+
+#[tokio::test]
+async fn a_sync_past_its_deadline_fails_saying_so_and_calls_no_more() {
+    let store = FakeStore::default();
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    let platform = FakePlatform { hang: true, ..platform(main_branch(), Ok(Vec::new())) };
+    hanging_worker(&store, &platform, Duration::from_millis(200)).run_once().await.unwrap();
+    let failed = store.failed.lock().unwrap();
+    assert!(failed[0].message.starts_with("the sync took longer than"), "{}", failed[0].message);
+    assert!(store.completed.lock().unwrap().is_empty());
+    assert!(*store.renewals.lock().unwrap() > 0, "the lease was renewed while it ran");
+    let after = pages(&platform);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(pages(&platform), after, "the listing was dropped with the job");
+}
+
+#[tokio::test]
+async fn a_voided_lease_stops_the_sync_and_records_nothing() {
+    let store = FakeStore::default();
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    *store.lease.lock().unwrap() = Some(LeaseStatus::Voided);
+    let platform = FakePlatform { hang: true, ..platform(main_branch(), Ok(Vec::new())) };
+    hanging_worker(&store, &platform, Duration::from_secs(600)).run_once().await.unwrap();
+    assert!(store.failed.lock().unwrap().is_empty());
+    assert!(store.completed.lock().unwrap().is_empty());
+    assert_eq!(*store.released.lock().unwrap(), 0, "a voided claim is not ours to give back");
+}
+
+#[tokio::test]
+async fn a_paused_connection_stops_the_sync_and_gives_the_claim_back() {
+    let store = FakeStore::default();
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    *store.lease.lock().unwrap() = Some(LeaseStatus::Paused);
+    let platform = FakePlatform { hang: true, ..platform(main_branch(), Ok(Vec::new())) };
+    hanging_worker(&store, &platform, Duration::from_secs(600)).run_once().await.unwrap();
+    assert!(store.failed.lock().unwrap().is_empty());
+    assert_eq!(*store.released.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn stopping_the_worker_stops_running_syncs_and_gives_their_claims_back() {
+    let store = FakeStore::default();
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    let platform = FakePlatform { hang: true, ..platform(main_branch(), Ok(Vec::new())) };
+    let worker = hanging_worker(&store, &platform, Duration::from_secs(600));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move { worker.run(async { stopped.await.unwrap_or(()) }).await });
+    while pages(&platform) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    assert_eq!(*store.released.lock().unwrap(), 1);
+    assert!(store.failed.lock().unwrap().is_empty());
 }
