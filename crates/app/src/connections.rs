@@ -138,7 +138,7 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
     ) -> Result<CreateOutcome, CreateError> {
         let now = self.clock.now();
         let id = ConnectionId::from_uuid(new_uuid());
-        let aad = Aad { tenant_id: scope.tenant_id, project_id: scope.project_id, connection_id: id };
+        let aad = Aad::for_credentials(scope.tenant_id, scope.project_id, id, &spec.credentials);
         let credentials = self.seal(&spec.credentials, &aad)?;
         let connection = RepoConnection {
             id,
@@ -245,7 +245,7 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
             let credentials = match &update.credentials {
                 None => None,
                 Some(creds) => {
-                    let aad = Aad { tenant_id: scope.tenant_id, project_id: scope.project_id, connection_id: id };
+                    let aad = Aad::for_credentials(scope.tenant_id, scope.project_id, id, creds);
                     Some(self.seal(creds, &aad)?)
                 }
             };

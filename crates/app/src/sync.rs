@@ -21,8 +21,9 @@ use futures_util::StreamExt;
 use ring::rand::{SecureRandom, SystemRandom};
 use sigsentry_domain::{Credentials, next_attempt_at};
 use sigsentry_ports::{
-    Aad, Clock, CredentialCipher, LeaseStatus, NoTelemetry, PlatformClient, PlatformError, PlatformSession,
-    PullRequestWindow, StoreError, SyncFailure, SyncJob, SyncOutcome, SyncStore, SyncSuccess, Telemetry, TreeSnapshot,
+    Aad, CipherError, Clock, CredentialCipher, LeaseStatus, NoTelemetry, PlatformClient, PlatformError,
+    PlatformSession, PullRequestWindow, StoreError, SyncFailure, SyncJob, SyncOutcome, SyncStore, SyncSuccess,
+    Telemetry, TreeSnapshot,
 };
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -211,7 +212,8 @@ impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<
             Ended::Fetched(Err(error)) => (error.outcome, self.fail(&job, error).await),
             Ended::TimedOut => {
                 let secs = self.config.job_timeout.as_secs();
-                let message = format!("the sync took longer than {secs} seconds and was stopped; it will be tried again");
+                let message =
+                    format!("the sync took longer than {secs} seconds and was stopped; it will be tried again");
                 let error = SyncError { message, retry_not_before: None, outcome: SyncOutcome::TimedOut };
                 (SyncOutcome::TimedOut, self.fail(&job, error).await)
             }
@@ -265,7 +267,9 @@ impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<
                     tracing::warn!(%error, connection_id = %job.connection_id, "sync stopped: its lease ran out while the store was unreachable");
                     return LeaseStatus::Voided;
                 }
-                Err(error) => tracing::warn!(%error, connection_id = %job.connection_id, "could not renew a sync's lease"),
+                Err(error) => {
+                    tracing::warn!(%error, connection_id = %job.connection_id, "could not renew a sync's lease")
+                }
             }
         }
     }
@@ -293,20 +297,35 @@ impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<
         })
     }
 
+    /// The job's credentials, if they open with everything the row says
+    /// about them bound in: a row whose platform, kind or `baseUrl` was
+    /// changed behind our back fails here, before any request.
     fn open_credentials(&self, job: &SyncJob) -> Result<Credentials, SyncError> {
-        let aad = Aad { tenant_id: job.tenant_id, project_id: job.project_id, connection_id: job.connection_id };
-        let plaintext = self.cipher.open(&job.sealed, &aad).map_err(|e| SyncError {
-            message: format!("the stored credentials cannot be opened ({e}); check the master keyring"),
+        let aad = Aad {
+            tenant_id: job.tenant_id,
+            project_id: job.project_id,
+            connection_id: job.connection_id,
+            platform: job.platform,
+            credential_kind: job.credential_kind,
+            base_url: job.base_url.clone(),
+        };
+        let failed = |message: &str| SyncError {
+            message: message.to_owned(),
             retry_not_before: None,
             outcome: SyncOutcome::Failed,
+        };
+        let plaintext = self.cipher.open(&job.sealed, &aad).map_err(|error| match error {
+            CipherError::UnknownKey(_) => failed(
+                "the stored credentials were sealed with a master key that is not in the keyring; nothing was sent",
+            ),
+            CipherError::Tampered | CipherError::Failed => failed(
+                "the stored credentials do not match this connection (its platform, credential kind or baseUrl \
+                 changed since they were sealed, or they predate `sigsentry credentials reencrypt`); nothing was \
+                 sent: set the credentials again",
+            ),
         })?;
-        Credentials::from_sealed_plaintext(job.platform, job.credential_kind, job.base_url.clone(), &plaintext).map_err(
-            |_| SyncError {
-                message: "the stored credentials are unreadable; set them again".to_owned(),
-                retry_not_before: None,
-                outcome: SyncOutcome::Failed,
-            },
-        )
+        Credentials::from_sealed_plaintext(job.platform, job.credential_kind, job.base_url.clone(), &plaintext)
+            .map_err(|_| failed("the stored credentials are unreadable; set them again"))
     }
 }
 

@@ -32,8 +32,8 @@ use diesel::{
 use diesel_async::AsyncPgConnection;
 use sigsentry_domain::{ConnectionId, Platform, ProjectId, SyncState};
 use sigsentry_ports::{
-    CachedPullRequest, ChangedFile, LeaseStatus, PullRequestQuery, StoreError, SyncFailure, SyncJob, SyncStore, SyncSuccess,
-    TreeSnapshot,
+    CachedPullRequest, ChangedFile, LeaseStatus, PullRequestQuery, StoreError, SyncFailure, SyncJob, SyncStore,
+    SyncSuccess, TreeSnapshot,
 };
 use uuid::Uuid;
 

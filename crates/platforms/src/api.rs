@@ -12,8 +12,8 @@ use sigsentry_ports::{PlatformError, RateLimitState};
 use url::Url;
 
 use crate::auth::{Auth, AuthHeader};
-use crate::outbound::{self, Accept, Lane, Reply, SendError, with_retry};
 use crate::listing::{Budget, ChangedFiles};
+use crate::outbound::{self, Accept, Lane, Reply, SendError, with_retry};
 use crate::rate_limit::RateLimitBook;
 use crate::response;
 use crate::{ListingBounds, RetryConfig};

@@ -168,10 +168,12 @@ pub(crate) const MAX_TITLE_CHARS: usize = 1024;
 /// commit sha) kept, in characters.
 pub(crate) const MAX_LABEL_CHARS: usize = 2048;
 
-/// `text` cut to `max` characters.
+/// `text` cut to `max` characters. A cut string gives its spare capacity
+/// back: a 10 KB title cut to 1 KB must not keep holding 10 KB.
 pub(crate) fn truncated(mut text: String, max: usize) -> String {
     if let Some((end, _)) = text.char_indices().nth(max) {
         text.truncate(end);
+        text.shrink_to_fit();
     }
     text
 }

@@ -7,7 +7,7 @@ use sigsentry_telemetry::Metrics;
 
 use crate::cli::{Command, CredentialsCommand, KeyCommand, ProjectCommand, TenantCommand};
 use crate::config::Config;
-use crate::startup::{Application, WorkerHandle, services, worker};
+use crate::startup::{Application, Services, WorkerHandle, services, worker};
 
 /// Runs `command` (`serve` when `None`).
 ///
@@ -64,10 +64,12 @@ pub async fn run(command: Option<Command>, config: Config) -> anyhow::Result<()>
         }
         Command::Credentials(CredentialsCommand::Reencrypt { batch, output }) => {
             let report = services(&config).await?.reencrypt_credentials(batch).await?;
-            emit(output.json, json!({"resealed": report.resealed, "skipped": report.skipped}), || {
+            let json = json!({"resealed": report.resealed, "rebound": report.rebound, "skipped": report.skipped});
+            emit(output.json, json, || {
                 format!(
-                    "{} credentials re-sealed under the active key ({} changed meanwhile)",
-                    report.resealed, report.skipped
+                    "{} credentials re-sealed under the active key ({} of them newly bound to their platform, kind \
+                     and baseUrl; {} changed meanwhile)",
+                    report.resealed, report.rebound, report.skipped
                 )
             });
             Ok(())
@@ -85,6 +87,7 @@ fn emit(json: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let services = services(&config).await?;
+    check_keyring(&services).await?;
     if let Some(first) = services.first_run().await? {
         let base = format!("http://{}", config.listen);
         println!(
@@ -113,6 +116,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// `sigsentry worker`: only the sync worker, until SIGTERM or Ctrl-C.
 async fn run_worker(config: Config) -> anyhow::Result<()> {
     let services = services(&config).await?;
+    check_keyring(&services).await?;
     let handle = WorkerHandle::spawn(worker(&config, &services)?);
     tracing::info!("sync worker running");
     shutdown_signal().await;
@@ -120,6 +124,24 @@ async fn run_worker(config: Config) -> anyhow::Result<()> {
     handle.stop().await;
     Ok(())
 }
+
+/// Refuses to serve with a keyring that cannot open the stored credentials:
+/// every sync would fail later, one by one, instead of the start now.
+async fn check_keyring(services: &Services) -> anyhow::Result<()> {
+    let check = services.check_keyring(KEYRING_SAMPLE).await.context("refusing to start")?;
+    if check.version_1 > 0 {
+        tracing::warn!(
+            sampled = check.sampled,
+            version_1 = check.version_1,
+            "stored credentials predate the binding of platform, kind and baseUrl: they do not sync until \
+             `sigsentry credentials reencrypt` has run"
+        );
+    }
+    Ok(())
+}
+
+/// Stored credentials tried at start-up.
+const KEYRING_SAMPLE: u32 = 50;
 
 async fn shutdown_signal() {
     #[cfg(unix)]

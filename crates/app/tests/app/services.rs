@@ -17,9 +17,9 @@ use sigsentry_domain::{
 };
 use sigsentry_ports::{
     AccountStore, ApiKeyGrant, CachedPullRequest, Clock, CodeIndexStore, ConnectionChange, ConnectionStore, FileChange,
-    FileRef, HealthCheck, IdempotencyBegin, IdempotencyCompletion, IdempotencyStore, IndexedFile, LeaseStatus, ListQuery, NewApiKey,
-    NewConnection, Project, PullRequestQuery, SealedCredentialsRow, SealedSecret, StoreError, SyncFailure, SyncJob,
-    SyncStore, SyncSuccess, Tenant, WriteConnectionError,
+    FileRef, HealthCheck, IdempotencyBegin, IdempotencyCompletion, IdempotencyStore, IndexedFile, LeaseStatus,
+    ListQuery, NewApiKey, NewConnection, Project, PullRequestQuery, SealedCredentialsRow, SealedSecret, StoreError,
+    SyncFailure, SyncJob, SyncStore, SyncSuccess, Tenant, WriteConnectionError,
 };
 use uuid::Uuid;
 
@@ -112,6 +112,16 @@ impl ConnectionStore for FakeStore {
         unused()
     }
     async fn credentials_not_under(&self, _: &str, _: u32) -> Result<Vec<SealedCredentialsRow>, StoreError> {
+        unused()
+    }
+    async fn credentials_after(
+        &self,
+        _: Option<ConnectionId>,
+        _: u32,
+    ) -> Result<Vec<SealedCredentialsRow>, StoreError> {
+        unused()
+    }
+    async fn credential_key_ids(&self) -> Result<Vec<String>, StoreError> {
         unused()
     }
     async fn reseal_credentials(&self, _: ConnectionId, _: &SealedSecret, _: SealedSecret) -> Result<bool, StoreError> {

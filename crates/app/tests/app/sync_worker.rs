@@ -13,9 +13,9 @@ use sigsentry_domain::{
     ConnectionId, CredentialKind, Credentials, LookbackDays, Platform, ProjectId, RepoName, Secret, TenantId,
 };
 use sigsentry_ports::{
-    Aad, CachedPullRequest, LeaseStatus, ChangedFile, Clock, CredentialCipher, MergedPullRequest, PlatformClient, PlatformError,
-    PlatformSession, PullRequestQuery, PullRequestWindow, RateLimitState, RepositoryInfo, StoreError, SyncFailure,
-    SyncJob, SyncStore, SyncSuccess, TreeSnapshot,
+    Aad, CachedPullRequest, ChangedFile, Clock, CredentialCipher, LeaseStatus, MergedPullRequest, PlatformClient,
+    PlatformError, PlatformSession, PullRequestQuery, PullRequestWindow, RateLimitState, RepositoryInfo, StoreError,
+    SyncFailure, SyncJob, SyncStore, SyncSuccess, TreeSnapshot,
 };
 use uuid::Uuid;
 
@@ -146,10 +146,12 @@ impl PlatformSession for FakeSession {
     ) -> Result<Vec<MergedPullRequest>, PlatformError> {
         self.called("merged_pull_requests");
         self.platform.windows.lock().unwrap().push(window);
-        while self.platform.hang {
+        if self.platform.hang {
             // A page every 10 ms, for ever: each one a call the fake counts.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            self.called("page");
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                self.called("page");
+            }
         }
         self.platform.pulls.clone()
     }
@@ -174,7 +176,7 @@ fn job(keys: &Keyring, updated_since: Option<DateTime<Utc>>, tamper: bool) -> Sy
     );
     let credentials =
         Credentials::GitHubToken { token: Secret::new("ghp_workertoken000000001".into()).unwrap(), base_url: None };
-    let aad = Aad { tenant_id, project_id, connection_id };
+    let aad = Aad::for_credentials(tenant_id, project_id, connection_id, &credentials);
     let mut sealed = keys.seal(&credentials.sealed_plaintext(), &aad).unwrap();
     if tamper {
         sealed.ciphertext[20] ^= 1;
@@ -390,8 +392,8 @@ async fn a_sync_past_its_deadline_fails_saying_so_and_calls_no_more() {
     store.jobs.lock().unwrap().push(job(&keyring(), None, false));
     let platform = FakePlatform { hang: true, ..platform(main_branch(), Ok(Vec::new())) };
     hanging_worker(&store, &platform, Duration::from_millis(200)).run_once().await.unwrap();
-    let failed = store.failed.lock().unwrap();
-    assert!(failed[0].message.starts_with("the sync took longer than"), "{}", failed[0].message);
+    let message = store.failed.lock().unwrap()[0].message.clone();
+    assert!(message.starts_with("the sync took longer than"), "{message}");
     assert!(store.completed.lock().unwrap().is_empty());
     assert!(*store.renewals.lock().unwrap() > 0, "the lease was renewed while it ran");
     let after = pages(&platform);

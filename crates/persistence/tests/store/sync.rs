@@ -4,8 +4,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sigsentry_domain::correlation::LineRange;
 use sigsentry_domain::{ConnectionId, CredentialKind, LookbackDays, Platform, RepoSyncStatus, SyncState};
 use sigsentry_ports::{
-    CachedPullRequest, ChangedFile, ConnectionStore, LeaseStatus, MergedPullRequest, NewCredentials, PullRequestQuery, SyncFailure,
-    SyncJob, SyncStore, SyncSuccess, TreeSnapshot,
+    CachedPullRequest, ChangedFile, ConnectionStore, LeaseStatus, MergedPullRequest, NewCredentials, PullRequestQuery,
+    SyncFailure, SyncJob, SyncStore, SyncSuccess, TreeSnapshot,
 };
 
 use crate::support::*;
