@@ -186,7 +186,7 @@ impl Dialect for BitbucketSession {
             return self.api.rate_limited(retry_after(&reply.headers));
         }
         let message = response::message(&reply.body);
-        let lower = message.to_ascii_lowercase();
+        let lower = response::unshown_message(&reply.body);
         let names_a_scope = lower.contains("scope") || lower.contains("privilege") || lower.contains("permission");
         match repository {
             Some(repository) if !names_a_scope => self.api.not_found(repository),

@@ -325,7 +325,7 @@ impl Dialect for GitHubSession {
         } else if let Some(until) = retry_after(headers) {
             // Secondary limit with a wait.
             self.api.rate_limited(Some(until))
-        } else if status == 429 || message.to_ascii_lowercase().contains("rate limit") {
+        } else if status == 429 || response::unshown_message(&reply.body).contains("rate limit") {
             // Secondary limit without one: at least a minute, exponentially longer.
             self.api.rate_limited(None)
         } else {
@@ -337,7 +337,8 @@ impl Dialect for GitHubSession {
 /// What GitHub said is missing: its message, and the permissions
 /// `X-Accepted-GitHub-Permissions` names.
 fn permission_detail(headers: &HeaderMap, message: String) -> String {
-    let accepted = headers.get("x-accepted-github-permissions").and_then(|value| value.to_str().ok());
+    let accepted =
+        headers.get("x-accepted-github-permissions").and_then(|value| value.to_str().ok()).and_then(response::quotable);
     match (message.is_empty(), accepted) {
         (true, None) => "403 Forbidden".to_owned(),
         (false, None) => message,

@@ -10,7 +10,8 @@ use sigsentry_app::{SyncConfig, SyncWorker};
 use sigsentry_crypto::Keyring;
 use sigsentry_domain::correlation::LineRange;
 use sigsentry_domain::{
-    ConnectionId, CredentialKind, Credentials, LookbackDays, Platform, ProjectId, RepoName, Secret, TenantId,
+    BaseUrl, BaseUrlPolicy, ConnectionId, CredentialKind, Credentials, LookbackDays, Platform, ProjectId, RepoName,
+    Secret, TenantId,
 };
 use sigsentry_ports::{
     Aad, CachedPullRequest, ChangedFile, Clock, CredentialCipher, LeaseStatus, MergedPullRequest, PlatformClient,
@@ -305,7 +306,27 @@ async fn credentials_that_do_not_open_never_reach_the_platform() {
     worker(&store, &platform).run_once().await.unwrap();
     assert!(platform.tokens.lock().unwrap().is_empty());
     let failed = store.failed.lock().unwrap();
-    assert!(failed[0].message.contains("cannot be opened"), "{}", failed[0].message);
+    assert!(
+        failed[0].message.starts_with("the stored credentials do not match this connection"),
+        "{}",
+        failed[0].message
+    );
+}
+
+#[tokio::test]
+async fn credentials_whose_row_now_points_elsewhere_never_reach_the_platform() {
+    let store = FakeStore::default();
+    let mut moved = job(&keyring(), None, false);
+    moved.base_url = Some(BaseUrl::parse("https://evil.example.com", BaseUrlPolicy::default()).unwrap());
+    let mut other_kind = job(&keyring(), None, false);
+    other_kind.credential_kind = CredentialKind::AppPassword;
+    store.jobs.lock().unwrap().extend([moved, other_kind]);
+    let platform = platform(main_branch(), Ok(Vec::new()));
+    worker(&store, &platform).run_once().await.unwrap();
+    assert!(platform.tokens.lock().unwrap().is_empty(), "no session opened");
+    let failed = store.failed.lock().unwrap();
+    assert_eq!(failed.len(), 2);
+    assert!(failed.iter().all(|f| f.message.contains("nothing was sent")), "{failed:?}");
 }
 
 #[tokio::test]
