@@ -1,5 +1,7 @@
 //! What each subcommand does.
 
+use std::sync::Arc;
+
 use anyhow::{Context, anyhow, bail};
 use serde_json::json;
 use sigsentry_domain::{ApiKeyId, PermissionSet, Plan, ProjectId, TenantId};
@@ -7,7 +9,7 @@ use sigsentry_telemetry::Metrics;
 
 use crate::cli::{Command, CredentialsCommand, KeyCommand, ProjectCommand, TenantCommand};
 use crate::config::Config;
-use crate::startup::{Application, Services, WorkerHandle, services, worker};
+use crate::startup::{Application, Services, WorkerHandle, services, worker, worker_reporting};
 
 /// Runs `command` (`serve` when `None`).
 ///
@@ -98,13 +100,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             key = first.key.secret,
         );
     }
+    let metrics = Metrics::new();
     let worker = if config.sync_worker {
-        Some(WorkerHandle::spawn(worker(&config, &services)?))
+        Some(WorkerHandle::spawn(worker_reporting(&config, &services, Arc::new(metrics.clone()))?))
     } else {
         tracing::info!("sync worker disabled (SIGSENTRY_SYNC_WORKER=false): API only");
         None
     };
-    let app = Application::build(&config, services, Metrics::new())?;
+    let app = Application::build(&config, services, metrics)?;
     tracing::info!(listen = %config.listen, port = app.port(), metrics_port = ?app.metrics_port(), "serving the Code Repos API");
     let served = app.run_until_stopped().await.context("the HTTP server failed");
     if let Some(worker) = worker {

@@ -16,7 +16,7 @@ use sigsentry_domain::{
 use sigsentry_ports::{
     Aad, CachedPullRequest, ChangedFile, Clock, CredentialCipher, LeaseStatus, MergedPullRequest, PlatformClient,
     PlatformError, PlatformSession, PullRequestQuery, PullRequestWindow, RateLimitState, RepositoryInfo, StoreError,
-    SyncFailure, SyncJob, SyncStore, SyncSuccess, TreeSnapshot,
+    SyncFailure, SyncJob, SyncOutcome, SyncStore, SyncSuccess, Telemetry, TreeSnapshot,
 };
 use uuid::Uuid;
 
@@ -460,4 +460,31 @@ async fn stopping_the_worker_stops_running_syncs_and_gives_their_claims_back() {
     running.await.unwrap();
     assert_eq!(*store.released.lock().unwrap(), 1);
     assert!(store.failed.lock().unwrap().is_empty());
+}
+
+/// Records the sync outcomes reported.
+#[derive(Default)]
+struct Outcomes(Mutex<Vec<SyncOutcome>>);
+
+impl Telemetry for Outcomes {
+    fn sync_job(&self, outcome: SyncOutcome, _: Duration) {
+        self.0.lock().unwrap().push(outcome);
+    }
+    fn platform_call(&self, _: &'static str, _: Option<u16>, _: Duration) {}
+    fn rate_limit_wait(&self, _: &'static str, _: Duration) {}
+}
+
+#[tokio::test]
+async fn each_job_is_reported_with_its_outcome() {
+    let store = FakeStore::default();
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    let hanging = FakePlatform { hang: true, ..platform(main_branch(), Ok(Vec::new())) };
+    let outcomes = Arc::new(Outcomes::default());
+    let slow = hanging_worker(&store, &hanging, Duration::from_millis(100)).with_telemetry(outcomes.clone());
+    slow.run_once().await.unwrap();
+    let reset = now() + TimeDelta::minutes(20);
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    let limited = platform(main_branch(), Err(PlatformError::RateLimited { platform: "GitHub", until: reset }));
+    worker(&store, &limited).with_telemetry(outcomes.clone()).run_once().await.unwrap();
+    assert_eq!(*outcomes.0.lock().unwrap(), [SyncOutcome::TimedOut, SyncOutcome::RateLimited]);
 }
