@@ -4,13 +4,15 @@
 //!
 //! Each claimed repository is synced by its own task, at most
 //! [`SyncConfig::concurrency`] at once; a free slot is filled as soon as it
-//! frees, so a slow repository holds one slot, never a round. A job runs
+//! frees, so a slow repository holds one slot, never a round, and one
+//! tenant holds at most [`SyncConfig::per_tenant`] slots. A job runs
 //! under a deadline, and beside it a watcher renews its lease every
 //! [`SyncConfig::lease_check`]: when the connection is deleted or paused, or
 //! the lease is voided, the job's future is dropped within that tick, and
 //! with it every platform call it had in flight, so its credentials are
 //! used no more.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -19,14 +21,14 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use ring::rand::{SecureRandom, SystemRandom};
-use sigsentry_domain::{Credentials, next_attempt_at};
+use sigsentry_domain::{Credentials, TenantId, next_attempt_at};
 use sigsentry_ports::{
     Aad, CipherError, Clock, CredentialCipher, LeaseStatus, NoTelemetry, PlatformClient, PlatformError,
     PlatformSession, PullRequestWindow, StoreError, SyncFailure, SyncJob, SyncOutcome, SyncStore, SyncSuccess,
     Telemetry, TreeSnapshot,
 };
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{self, JoinSet};
 
 /// How the worker paces itself.
 #[derive(Debug, Clone)]
@@ -40,6 +42,9 @@ pub struct SyncConfig {
     pub batch: u32,
     /// Repositories synced at once by one worker.
     pub concurrency: usize,
+    /// Of those, the most one tenant may have running; its other due
+    /// repositories wait while others' are claimed.
+    pub per_tenant: usize,
     /// Longest idle sleep: new work from another process is seen within it.
     pub idle_poll: Duration,
     /// Incremental syncs re-read PR updates this far back, so a PR updated
@@ -60,6 +65,7 @@ impl Default for SyncConfig {
             lease_secs: 120,
             batch: 8,
             concurrency: 4,
+            per_tenant: 3,
             idle_poll: Duration::from_secs(1),
             overlap_secs: 300,
             job_timeout: Duration::from_secs(300),
@@ -82,6 +88,44 @@ pub struct SyncWorker<S, C, K, P> {
 impl<S, C, K, P> fmt::Debug for SyncWorker<S, C, K, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SyncWorker").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// The jobs a worker runs, and how many of them each tenant has.
+#[derive(Default)]
+struct Running {
+    tasks: JoinSet<()>,
+    tenants: HashMap<task::Id, TenantId>,
+    per_tenant: HashMap<TenantId, usize>,
+}
+
+impl Running {
+    fn started(&mut self, task: task::Id, tenant: TenantId) {
+        self.tenants.insert(task, tenant);
+        *self.per_tenant.entry(tenant).or_default() += 1;
+    }
+
+    fn ended(&mut self, ended: Result<(task::Id, ()), task::JoinError>) {
+        let task = match ended {
+            Ok((task, ())) => task,
+            Err(error) => error.id(),
+        };
+        if let Some(tenant) = self.tenants.remove(&task)
+            && let Some(count) = self.per_tenant.get_mut(&tenant)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_tenant.remove(&tenant);
+            }
+        }
+    }
+
+    fn of(&self, tenant: TenantId) -> usize {
+        self.per_tenant.get(&tenant).copied().unwrap_or(0)
+    }
+
+    fn full_tenants(&self, cap: usize) -> Vec<TenantId> {
+        self.per_tenant.iter().filter(|(_, running)| **running >= cap).map(|(tenant, _)| *tenant).collect()
     }
 }
 
@@ -130,29 +174,40 @@ impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<
 
     /// Syncs due repositories until `shutdown` resolves: whenever a slot is
     /// free it claims as many as there are free slots, and syncs each in its
-    /// own task. Idle, it sleeps until the next repository is due, at most
-    /// `idle_poll`, or until a running job ends; on store errors it backs
-    /// off. At shutdown running jobs stop and give their claims back.
+    /// own task; a tenant with [`SyncConfig::per_tenant`] syncs running is
+    /// passed over, so one tenant's backlog never takes every slot. Idle, it
+    /// sleeps until the next repository is due, at most `idle_poll`, or
+    /// until a running job ends; on store errors it backs off. At shutdown
+    /// running jobs stop and give their claims back.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let slots = self.config.concurrency.max(1);
         let (stop, stopping) = watch::channel(false);
-        let mut running: JoinSet<()> = JoinSet::new();
+        let mut running = Running::default();
         let mut failures: u32 = 0;
         loop {
-            while running.try_join_next().is_some() {}
-            let free = slots.saturating_sub(running.len());
+            while let Some(ended) = running.tasks.try_join_next_with_id() {
+                running.ended(ended);
+            }
+            let free = slots.saturating_sub(running.tasks.len());
             // `None`: every slot is busy; wait for one to free.
             let pause = if free == 0 {
                 None
             } else {
-                match self.claim(u32::try_from(free).unwrap_or(u32::MAX)).await {
+                let full = running.full_tenants(self.config.per_tenant.max(1));
+                match self.claim_except(u32::try_from(free).unwrap_or(u32::MAX), &full).await {
                     Ok(jobs) => {
                         failures = 0;
                         let claimed = jobs.len();
                         for job in jobs {
-                            let (worker, stopping) = (self.clone(), stopping.clone());
-                            running.spawn(async move { worker.sync_one(job, stopping).await });
+                            if running.of(job.tenant_id) >= self.config.per_tenant.max(1) {
+                                // Claimed in the same batch as its tenant's others: back to the queue.
+                                let _ = self.store.release_lease(&job).await;
+                                continue;
+                            }
+                            let (worker, stopping, tenant) = (self.clone(), stopping.clone(), job.tenant_id);
+                            let task = running.tasks.spawn(async move { worker.sync_one(job, stopping).await });
+                            running.started(task.id(), tenant);
                         }
                         // A full claim may leave more due work: claim again at once.
                         Some(if claimed == free { Duration::ZERO } else { self.idle_pause().await })
@@ -166,13 +221,19 @@ impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<
             };
             tokio::select! {
                 () = &mut shutdown => break,
-                Some(_) = running.join_next(), if !running.is_empty() => {}
+                Some(ended) = running.tasks.join_next_with_id(), if !running.tasks.is_empty() => running.ended(ended),
                 () = tokio::time::sleep(pause.unwrap_or_default()), if pause.is_some() => {}
             }
         }
         // Jobs stop at their next await and give their claims back.
         let _ = stop.send(true);
-        while running.join_next().await.is_some() {}
+        while running.tasks.join_next().await.is_some() {}
+    }
+
+    async fn claim_except(&self, limit: u32, except_tenants: &[TenantId]) -> Result<Vec<SyncJob>, StoreError> {
+        let now = self.clock.now();
+        let refresh_before = now - TimeDelta::seconds(i64::from(self.config.refresh_interval_secs));
+        self.store.claim_due_except(now, refresh_before, self.config.lease_secs, limit, except_tenants).await
     }
 
     async fn claim(&self, limit: u32) -> Result<Vec<SyncJob>, StoreError> {

@@ -30,7 +30,7 @@ use diesel::{
     SelectableHelper,
 };
 use diesel_async::AsyncPgConnection;
-use sigsentry_domain::{ConnectionId, Platform, ProjectId, SyncState};
+use sigsentry_domain::{ConnectionId, Platform, ProjectId, SyncState, TenantId};
 use sigsentry_ports::{
     CachedPullRequest, ChangedFile, LeaseStatus, PullRequestQuery, StoreError, SyncFailure, SyncJob, SyncStore,
     SyncSuccess, TreeSnapshot,
@@ -66,7 +66,19 @@ impl SyncStore for AnyStore {
         lease_secs: u32,
         limit: u32,
     ) -> Result<Vec<SyncJob>, StoreError> {
-        self.write(async move |c| claim(c, now, refresh_before, lease_secs, limit).await).await
+        self.write(async move |c| claim(c, now, refresh_before, lease_secs, limit, &[]).await).await
+    }
+
+    async fn claim_due_except(
+        &self,
+        now: DateTime<Utc>,
+        refresh_before: DateTime<Utc>,
+        lease_secs: u32,
+        limit: u32,
+        except_tenants: &[TenantId],
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        let except: Vec<DbId> = except_tenants.iter().copied().map(DbId::from).collect();
+        self.write(async move |c| claim(c, now, refresh_before, lease_secs, limit, &except).await).await
     }
 
     async fn complete_sync(&self, job: &SyncJob, success: SyncSuccess) -> Result<bool, StoreError> {
@@ -220,6 +232,7 @@ async fn claim(
     refresh_before: DateTime<Utc>,
     lease_secs: u32,
     limit: u32,
+    except_tenants: &[DbId],
 ) -> Result<Vec<SyncJob>, TxError> {
     let (at, stale_before) = (DbTime(now), DbTime(refresh_before));
     // Due: pending; ready and stale; failed with its backoff over; or claimed
@@ -233,8 +246,10 @@ async fn claim(
     // Pending first (a user is waiting: new or asked for), then the stalest
     // cache (never synced first: NULLs are put first explicitly, as the
     // dialects sort them differently), then creation order.
+    let passed_over = conns::table.filter(conns::tenant_id.eq_any(except_tenants)).select(conns::id);
     let query = repos::table
         .filter(repos::connection_id.eq_any(active_connections()))
+        .filter(diesel::dsl::not(repos::connection_id.eq_any(passed_over)))
         .filter(due)
         .order((
             repos::sync_state.ne(PENDING).asc(),

@@ -137,6 +137,22 @@ pub trait SyncStore: Clone + Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<SyncJob>, StoreError>> + Send;
 
+    /// As [`SyncStore::claim_due`], passing over the repositories of the
+    /// tenants in `except_tenants` (those that already have as many syncs
+    /// running in this worker as one tenant may), so that one tenant's
+    /// backlog cannot take every slot.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn claim_due_except(
+        &self,
+        now: DateTime<Utc>,
+        refresh_before: DateTime<Utc>,
+        lease_secs: u32,
+        limit: u32,
+        except_tenants: &[TenantId],
+    ) -> impl Future<Output = Result<Vec<SyncJob>, StoreError>> + Send;
+
     /// Records a success if `job.lease` still holds: upserts the PRs and
     /// their files, drops PRs merged before the window, stores the default
     /// branch, replaces the repository's file list when

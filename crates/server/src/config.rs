@@ -81,6 +81,10 @@ pub struct Config {
     pub sync_job_timeout_secs: u32,
     /// Repositories one worker syncs at once (`SIGSENTRY_SYNC_CONCURRENCY`).
     pub sync_concurrency: u32,
+    /// Of those, the most one tenant may have running
+    /// (`SIGSENTRY_SYNC_TENANT_CONCURRENCY`; default: one less than
+    /// `sync_concurrency`, at least 1).
+    pub sync_tenant_concurrency: u32,
     /// Requests per minute per API key, in each process (`SIGSENTRY_RATE_LIMIT`).
     pub rate_limit_per_minute: u32,
     /// Longest wait for a request body, in seconds (`SIGSENTRY_BODY_TIMEOUT_SECS`).
@@ -176,6 +180,8 @@ impl Config {
         };
         let sync_job_timeout_secs = whole("SIGSENTRY_SYNC_JOB_TIMEOUT_SECS", 300, "seconds")?;
         let sync_concurrency = whole("SIGSENTRY_SYNC_CONCURRENCY", 4, "repositories")?;
+        let sync_tenant_concurrency =
+            whole("SIGSENTRY_SYNC_TENANT_CONCURRENCY", sync_concurrency.saturating_sub(1).max(1), "repositories")?;
         let rate_limit_per_minute = whole("SIGSENTRY_RATE_LIMIT", 1200, "requests per minute")?;
         let body_timeout_secs = whole("SIGSENTRY_BODY_TIMEOUT_SECS", 10, "seconds")?;
         let metrics_listen = get("SIGSENTRY_METRICS_LISTEN")
@@ -197,6 +203,7 @@ impl Config {
             sync_interval_secs,
             sync_job_timeout_secs,
             sync_concurrency,
+            sync_tenant_concurrency,
             rate_limit_per_minute,
             body_timeout_secs,
             metrics_listen,
@@ -232,7 +239,12 @@ mod tests {
         assert_eq!(config.platform_roots.bitbucket_api_url, "https://api.bitbucket.org/2.0");
         assert!(config.sync_worker);
         assert_eq!(config.sync_interval_secs, 900);
-        assert_eq!((config.sync_job_timeout_secs, config.sync_concurrency), (300, 4));
+        assert_eq!(
+            (config.sync_job_timeout_secs, config.sync_concurrency, config.sync_tenant_concurrency),
+            (300, 4, 3)
+        );
+        let one = from(&[("SIGSENTRY_SYNC_CONCURRENCY", "1")]).unwrap();
+        assert_eq!(one.sync_tenant_concurrency, 1, "never zero");
     }
 
     #[test]
@@ -252,6 +264,7 @@ mod tests {
             ("SIGSENTRY_SYNC_INTERVAL_SECS", "15m"),
             ("SIGSENTRY_SYNC_JOB_TIMEOUT_SECS", "0"),
             ("SIGSENTRY_SYNC_CONCURRENCY", "many"),
+            ("SIGSENTRY_SYNC_TENANT_CONCURRENCY", "0"),
             ("SIGSENTRY_RATE_LIMIT", "0"),
             ("SIGSENTRY_RATE_LIMIT", "lots"),
             ("SIGSENTRY_BODY_TIMEOUT_SECS", "-1"),

@@ -53,6 +53,7 @@ pub fn worker_reporting(config: &Config, services: &Services, telemetry: Arc<dyn
         refresh_interval_secs: config.sync_interval_secs,
         job_timeout: Duration::from_secs(u64::from(config.sync_job_timeout_secs)),
         concurrency: usize::try_from(config.sync_concurrency).unwrap_or(usize::MAX),
+        per_tenant: usize::try_from(config.sync_tenant_concurrency).unwrap_or(usize::MAX),
         ..SyncConfig::default()
     };
     let worker = SyncWorker::new(services.store().clone(), services.cipher().clone(), SystemClock, platform, sync);

@@ -156,6 +156,16 @@ impl SyncStore for FakeStore {
     async fn claim_due(&self, _: DateTime<Utc>, _: DateTime<Utc>, _: u32, _: u32) -> Result<Vec<SyncJob>, StoreError> {
         unused()
     }
+    async fn claim_due_except(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+        _: u32,
+        _: u32,
+        _: &[TenantId],
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        unused()
+    }
     async fn complete_sync(&self, _: &SyncJob, _: SyncSuccess) -> Result<bool, StoreError> {
         unused()
     }

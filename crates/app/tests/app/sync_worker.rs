@@ -45,6 +45,27 @@ impl SyncStore for FakeStore {
     async fn claim_due(&self, _: DateTime<Utc>, _: DateTime<Utc>, _: u32, _: u32) -> Result<Vec<SyncJob>, StoreError> {
         Ok(std::mem::take(&mut *self.jobs.lock().unwrap()))
     }
+    async fn claim_due_except(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+        _: u32,
+        limit: u32,
+        except: &[TenantId],
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        let mut jobs = self.jobs.lock().unwrap();
+        let mut taken = Vec::new();
+        let mut kept = Vec::new();
+        for job in std::mem::take(&mut *jobs) {
+            if taken.len() < limit as usize && !except.contains(&job.tenant_id) {
+                taken.push(job);
+            } else {
+                kept.push(job);
+            }
+        }
+        *jobs = kept;
+        Ok(taken)
+    }
     async fn complete_sync(&self, _: &SyncJob, success: SyncSuccess) -> Result<bool, StoreError> {
         if self.voided {
             return Ok(false);

@@ -2,10 +2,12 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sigsentry_domain::correlation::LineRange;
-use sigsentry_domain::{ConnectionId, CredentialKind, LookbackDays, Platform, RepoSyncStatus, SyncState};
+use sigsentry_domain::{
+    ConnectionId, CredentialKind, LookbackDays, Plan, Platform, ProjectId, RepoSyncStatus, SyncState, TenantId,
+};
 use sigsentry_ports::{
-    CachedPullRequest, ChangedFile, ConnectionStore, LeaseStatus, MergedPullRequest, NewCredentials, PullRequestQuery,
-    SyncFailure, SyncJob, SyncStore, SyncSuccess, TreeSnapshot,
+    AccountStore, CachedPullRequest, ChangedFile, ConnectionStore, LeaseStatus, MergedPullRequest, NewCredentials,
+    Project, PullRequestQuery, SyncFailure, SyncJob, SyncStore, SyncSuccess, Tenant, TreeSnapshot,
 };
 
 use crate::support::*;
@@ -29,6 +31,7 @@ for_both_backends!(
     concurrent_deletes_and_results_neither_fail_nor_leave_rows,
     leases_are_renewed_while_they_hold,
     a_released_claim_is_pending_and_due_again,
+    claims_can_pass_over_tenants,
 );
 
 /// The worker's defaults: a ready repository is refreshed after 15 minutes; a claim holds 10.
@@ -742,4 +745,29 @@ async fn a_released_claim_is_pending_and_due_again(kind: Kind) {
 
 fn first_mark() -> Option<DateTime<Utc>> {
     Some(t0() + secs(1) - secs(300))
+}
+
+async fn claims_can_pass_over_tenants(kind: Kind) {
+    let fx = fixture(kind).await;
+    let busy = create(&fx, &["acme/a", "acme/b"], &[]).await;
+    // Another tenant's connection.
+    let other_tenant = TenantId::from_uuid(uuid::Uuid::now_v7());
+    let other_project = ProjectId::from_uuid(uuid::Uuid::now_v7());
+    fx.store
+        .create_tenant(Tenant { id: other_tenant, name: "Other".into(), plan: Plan::Team, created_at: t0() })
+        .await
+        .unwrap();
+    let project = Project { id: other_project, tenant_id: other_tenant, name: "p".into(), created_at: t0() };
+    fx.store.create_project(project).await.unwrap();
+    let mut theirs = new_connection(&fx, conn_id(), &["acme/c"], &[]);
+    theirs.tenant_id = other_tenant;
+    theirs.project_id = other_project;
+    let theirs_id = theirs.id;
+    fx.store.create_connection(theirs, 100, None).await.unwrap();
+
+    let now = t0();
+    let jobs = fx.store.claim_due_except(now, now - secs(INTERVAL), LEASE, 10, &[fx.tenant]).await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.connection_id).collect::<Vec<_>>(), [theirs_id], "the busy tenant waits");
+    let jobs = fx.store.claim_due_except(now, now - secs(INTERVAL), LEASE, 10, &[]).await.unwrap();
+    assert!(jobs.len() == 2 && jobs.iter().all(|j| j.connection_id == busy), "then its turn comes");
 }

@@ -13,7 +13,7 @@ use crate::stubs::{Stub, StubPr};
 use chrono::{TimeDelta, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
-use sigsentry_domain::Plan;
+use sigsentry_domain::{Permission, PermissionSet, Plan};
 use sigsentry_server::startup::{WorkerHandle, worker};
 
 const SLOW_TOKEN: &str = "ghp_slowtenant0000000000001";
@@ -107,6 +107,49 @@ async fn a_slow_tenant_never_keeps_another_connection_pending_and_deleting_it_st
     assert_eq!(status, 200);
     let last = calls_stop(&hostile, deleted).await;
     println!("time to cancel after DELETE: last request with the token {} ms after it", last.as_millis());
+    worker.stop().await;
+}
+
+/// A tenant with more slow repositories than the worker has slots takes at
+/// most its share (here 1 of 2); another tenant's connection syncs meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_tenant_never_takes_every_slot() {
+    let stub = good_stub();
+    let hostile = Hostile::start(Behaviour::endless(Duration::from_millis(200)));
+    let (app, worker) = app_with_worker(&stub, &[("SIGSENTRY_SYNC_CONCURRENCY", "2")]).await;
+    let body = json!({"platform": "github", "credentials": {"token": SLOW_TOKEN, "baseUrl": hostile.base}, "repositories": ["acme/one", "acme/two", "acme/three"]});
+    let slow = app.create(&body).await;
+    wait_for_pages(&hostile, 2).await;
+
+    let other = app.services.create_tenant("other", Plan::Team).await.unwrap();
+    let project = app.services.create_project(other.id, "p").await.unwrap();
+    let permissions = PermissionSet::new([Permission::ConfigRead, Permission::ConfigWrite]);
+    let key = app.services.create_api_key(other.id, Some(project.id), permissions, "other").await.unwrap().secret;
+    let body =
+        json!({"platform": "gitlab", "credentials": {"token": GOOD_TOKEN}, "repositories": ["acme/platform/api"]});
+    let (status, created) =
+        parts(app.request_as(&key, Method::POST, "/v1/config/repos").json(&body).send().await.unwrap()).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, conn) =
+            parts(app.request_as(&key, Method::GET, &format!("/v1/config/repos/{id}")).send().await.unwrap()).await;
+        if conn["data"]["sync"][0]["state"] == "ready" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the other tenant waited: {conn}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let states: Vec<String> = app.connection(&slow).await["sync"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states.iter().filter(|s| *s == "syncing").count(), 1, "{states:?}");
+    let (status, _) = parts(app.delete(&format!("/v1/config/repos/{slow}")).await).await;
+    assert_eq!(status, 200);
     worker.stop().await;
 }
 

@@ -59,15 +59,21 @@ async fn handle(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     state.seen.lock().unwrap().push(Seen { at: Instant::now(), path: path.clone(), authorization });
     let behaviour = &state.behaviour;
     let revision = "f".repeat(40);
-    match path.as_str() {
-        "/user" => HttpResponse::Ok().json(json!({"login": "dev", "id": 1})),
-        "/repos/acme/api" => HttpResponse::Ok().json(json!({"default_branch": "main", "private": true})),
-        "/repos/acme/api/branches/main" => HttpResponse::Ok()
+    if path == "/user" {
+        return HttpResponse::Ok().json(json!({"login": "dev", "id": 1}));
+    }
+    // Every repository of owner `acme` exists: `/repos/acme/{name}/...`.
+    let Some((name, rest)) = path.strip_prefix("/repos/acme/").map(|p| p.split_once('/').unwrap_or((p, ""))) else {
+        return HttpResponse::NotFound().json(json!({"message": "Not Found"}));
+    };
+    match rest {
+        "" => HttpResponse::Ok().json(json!({"default_branch": "main", "private": true})),
+        "branches/main" => HttpResponse::Ok()
             .json(json!({"name": "main", "commit": {"sha": "c", "commit": {"tree": {"sha": revision}}}})),
-        p if p == format!("/repos/acme/api/git/trees/{revision}") => HttpResponse::Ok().json(json!({
+        p if p == format!("git/trees/{revision}") => HttpResponse::Ok().json(json!({
             "sha": revision, "truncated": false, "tree": [{"path": "src/main.rs", "type": "blob", "sha": "0"}]
         })),
-        "/repos/acme/api/pulls" => {
+        "pulls" => {
             actix_web::rt::time::sleep(behaviour.delay).await;
             let page: usize = req
                 .query_string()
@@ -82,19 +88,19 @@ async fn handle(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
                     let number = (page - 1) * behaviour.per_page + i + 1;
                     json!({
                         "number": number, "title": title, "user": {"login": "dev"},
-                        "html_url": format!("https://ghe.example/acme/api/pull/{number}"),
+                        "html_url": format!("https://ghe.example/acme/{name}/pull/{number}"),
                         "merged_at": merged, "updated_at": merged, "merge_commit_sha": "abc", "state": "closed"
                     })
                 })
                 .collect();
             let mut response = HttpResponse::Ok();
             if behaviour.pages.is_none_or(|pages| page < pages) {
-                let next = format!("{}/repos/acme/api/pulls?state=closed&page={}", state.base, page + 1);
+                let next = format!("{}/repos/acme/{name}/pulls?state=closed&page={}", state.base, page + 1);
                 response.insert_header(("link", format!("<{next}>; rel=\"next\"")));
             }
             response.json(pulls)
         }
-        p if p.starts_with("/repos/acme/api/pulls/") && p.ends_with("/files") => HttpResponse::Ok()
+        p if p.starts_with("pulls/") && p.ends_with("/files") => HttpResponse::Ok()
             .json(json!([{"filename": "src/main.rs", "status": "modified", "patch": "@@ -1,1 +1,2 @@\n a\n+b\n"}])),
         _ => HttpResponse::NotFound().json(json!({"message": "Not Found"})),
     }
@@ -121,8 +127,8 @@ impl Hostile {
         self.seen.lock().unwrap().iter().filter(|seen| seen.authorization == bearer).cloned().collect()
     }
 
-    /// Requests for a page of PRs.
+    /// Requests for a page of PRs (of any repository).
     pub fn pages_served(&self) -> usize {
-        self.seen.lock().unwrap().iter().filter(|seen| seen.path == "/repos/acme/api/pulls").count()
+        self.seen.lock().unwrap().iter().filter(|seen| seen.path.ends_with("/pulls")).count()
     }
 }
