@@ -146,16 +146,26 @@ impl ConnectionStore for AnyStore {
         after: Option<ConnectionId>,
         limit: u32,
     ) -> Result<Vec<SealedCredentialsRow>, StoreError> {
-        let after = after.map(DbId::from);
+        let mut after = after.map(DbId::from);
         self.run(async move |c| {
-            let rows = db!(c, |c| {
-                let mut query = conns::table.into_boxed();
-                if let Some(after) = after {
-                    query = query.filter(conns::id.gt(after));
+            loop {
+                let rows = db!(c, |c| {
+                    let mut query = conns::table.into_boxed();
+                    if let Some(after) = after {
+                        query = query.filter(conns::id.gt(after));
+                    }
+                    query.order(conns::id.asc()).limit(i64::from(limit)).select(ConnectionRow::as_select()).load(c)
+                })?;
+                let readable = readable_credentials(&rows);
+                // A page of rows that all fail to read back is not the end:
+                // an empty answer would stop the caller's walk there.
+                match rows.last() {
+                    Some(last) if readable.is_empty() && rows.len() >= usize::try_from(limit).unwrap_or(usize::MAX) => {
+                        after = Some(last.id);
+                    }
+                    _ => return Ok(readable),
                 }
-                query.order(conns::id.asc()).limit(i64::from(limit)).select(ConnectionRow::as_select()).load(c)
-            })?;
-            Ok(readable_credentials(&rows))
+            }
         })
         .await
     }

@@ -420,4 +420,8 @@ async fn reseal_only_replaces_the_value_read(kind: Kind) {
     assert_eq!(rest.iter().map(|r| r.connection_id).collect::<Vec<_>>(), [second]);
     assert!(fx.store.credentials_after(Some(second), 10).await.unwrap().is_empty());
     assert_eq!(fx.store.credential_key_ids().await.unwrap(), ["k1", "k2"]);
+    // A row that does not read back is passed over, even a whole page of them.
+    fx.exec(&format!("UPDATE repo_connections SET credential_kind = 'carrier-pigeon' WHERE id = '{id}'")).await;
+    let page = fx.store.credentials_after(None, 1).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.connection_id).collect::<Vec<_>>(), [second]);
 }
