@@ -8,7 +8,7 @@ use sigsentry_domain::{
 };
 use sigsentry_ports::{
     Aad, CipherError, Clock, ConnectionChange, CredentialCipher, IdempotencyBegin, IdempotencyCompletion, ListQuery,
-    NewConnection, NewCredentials, Store, StoreError, StoredResponse, WriteConnectionError,
+    NewConnection, NewCredentials, Store, StoreError, StoredResponse, WebhookSecretAad, WriteConnectionError,
 };
 
 use crate::{CodeRepos, CreateError, NotFoundOr, ProjectScope, UpdateError, WebhookSecret, new_uuid};
@@ -140,10 +140,11 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
     ) -> Result<CreateOutcome, CreateError> {
         let now = self.clock.now();
         let id = ConnectionId::from_uuid(new_uuid());
-        let aad = Aad { tenant_id: scope.tenant_id, project_id: scope.project_id, connection_id: id };
+        let aad = Aad::for_credentials(scope.tenant_id, scope.project_id, id, &spec.credentials);
         let credentials = self.seal(&spec.credentials, &aad)?;
         let webhook_secret = WebhookSecret::generate()?;
-        let sealed_webhook_secret = self.cipher.seal(webhook_secret.expose().as_bytes(), &aad)?;
+        let hook_aad = WebhookSecretAad { tenant_id: scope.tenant_id, project_id: scope.project_id, connection_id: id };
+        let sealed_webhook_secret = self.cipher.seal_webhook_secret(webhook_secret.expose().as_bytes(), &hook_aad)?;
         let connection = RepoConnection {
             id,
             tenant_id: scope.tenant_id,
@@ -246,10 +247,10 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
         draft: PatchDraft,
         rotate_webhook_secret: bool,
     ) -> Result<Option<WebhookSecret>, UpdateError> {
-        let aad = Aad { tenant_id: scope.tenant_id, project_id: scope.project_id, connection_id: id };
+        let hook_aad = WebhookSecretAad { tenant_id: scope.tenant_id, project_id: scope.project_id, connection_id: id };
         let rotated = if rotate_webhook_secret {
             let secret = WebhookSecret::generate()?;
-            let sealed = self.cipher.seal(secret.expose().as_bytes(), &aad)?;
+            let sealed = self.cipher.seal_webhook_secret(secret.expose().as_bytes(), &hook_aad)?;
             Some((secret, sealed))
         } else {
             None
@@ -260,7 +261,10 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
             let now = self.clock.now();
             let credentials = match &update.credentials {
                 None => None,
-                Some(creds) => Some(self.seal(creds, &aad)?),
+                Some(creds) => {
+                    let aad = Aad::for_credentials(scope.tenant_id, scope.project_id, id, creds);
+                    Some(self.seal(creds, &aad)?)
+                }
             };
             let change = ConnectionChange {
                 id,

@@ -28,7 +28,7 @@ pub use correlate::{CorrelateError, CorrelatedFrame, Correlation, FrameLink, Sus
 pub use errors::{AccessError, CreateError, NotFoundOr, UpdateError};
 pub use service::CodeReposApi;
 // What callers of the services see of the ports: values, not traits.
-pub use reencrypt::{ReencryptError, ReencryptReport};
+pub use reencrypt::{KeyringCheck, KeyringCheckError, ReencryptError, ReencryptReport};
 pub use sigsentry_ports::{
     CachedPullRequest, CipherError, MergedPullRequest, StoreError, StoredResponse, WriteRefused,
 };

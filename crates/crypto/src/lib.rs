@@ -15,7 +15,7 @@ use ring::aead::{AES_256_GCM, Aad as RingAad, LessSafeKey, NONCE_LEN, Nonce, Unb
 use ring::digest::{SHA256, digest};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::{hkdf, hmac};
-use sigsentry_ports::{Aad, CipherError, CredentialCipher, SealedSecret};
+use sigsentry_ports::{Aad, CipherError, CredentialCipher, SealedSecret, WebhookSecretAad};
 
 /// Bytes in a master key.
 pub const KEY_LEN: usize = 32;
@@ -155,26 +155,35 @@ fn derived_id(key: &[u8; KEY_LEN]) -> String {
     format!("k{hex}")
 }
 
-impl CredentialCipher for Keyring {
-    fn seal(&self, plaintext: &[u8], aad: &Aad) -> Result<SealedSecret, CipherError> {
+impl Keyring {
+    /// Seals as releases before version 2 of the associated data did (the
+    /// ids only): for tests of the migration (`credentials reencrypt`), never
+    /// for new values.
+    ///
+    /// # Errors
+    /// As [`CredentialCipher::seal`].
+    #[doc(hidden)]
+    pub fn seal_v1_for_tests(&self, plaintext: &[u8], aad: &Aad) -> Result<SealedSecret, CipherError> {
+        self.seal_with(plaintext, aad.v1_bytes())
+    }
+
+    /// Seals `plaintext` under the active key with a fresh nonce and the associated data `aad`.
+    fn seal_with(&self, plaintext: &[u8], aad: Vec<u8>) -> Result<SealedSecret, CipherError> {
         let active = self.active()?;
         let mut nonce_bytes = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce_bytes).map_err(|_| CipherError::Failed)?;
         let mut in_out = plaintext.to_vec();
         active
             .key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce_bytes),
-                RingAad::from(aad.to_bytes()),
-                &mut in_out,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), RingAad::from(aad), &mut in_out)
             .map_err(|_| CipherError::Failed)?;
         let mut ciphertext = nonce_bytes.to_vec();
         ciphertext.extend_from_slice(&in_out);
         Ok(SealedSecret { key_id: active.id.clone(), ciphertext })
     }
 
-    fn open(&self, sealed: &SealedSecret, aad: &Aad) -> Result<Vec<u8>, CipherError> {
+    /// Opens `sealed` with its key and the associated data `aad`.
+    fn open_with(&self, sealed: &SealedSecret, aad: Vec<u8>) -> Result<Vec<u8>, CipherError> {
         let key = self
             .keys
             .iter()
@@ -186,15 +195,38 @@ impl CredentialCipher for Keyring {
         let (nonce, body) = sealed.ciphertext.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CipherError::Tampered)?;
         let mut in_out = body.to_vec();
-        let plain = key
-            .key
-            .open_in_place(nonce, RingAad::from(aad.to_bytes()), &mut in_out)
-            .map_err(|_| CipherError::Tampered)?;
+        let plain = key.key.open_in_place(nonce, RingAad::from(aad), &mut in_out).map_err(|_| CipherError::Tampered)?;
         Ok(plain.to_vec())
+    }
+}
+
+impl CredentialCipher for Keyring {
+    fn seal(&self, plaintext: &[u8], aad: &Aad) -> Result<SealedSecret, CipherError> {
+        self.seal_with(plaintext, aad.to_bytes())
+    }
+
+    fn open(&self, sealed: &SealedSecret, aad: &Aad) -> Result<Vec<u8>, CipherError> {
+        self.open_with(sealed, aad.to_bytes())
+    }
+
+    fn seal_webhook_secret(&self, plaintext: &[u8], aad: &WebhookSecretAad) -> Result<SealedSecret, CipherError> {
+        self.seal_with(plaintext, aad.to_bytes())
+    }
+
+    fn open_webhook_secret(&self, sealed: &SealedSecret, aad: &WebhookSecretAad) -> Result<Vec<u8>, CipherError> {
+        self.open_with(sealed, aad.to_bytes())
+    }
+
+    fn open_v1(&self, sealed: &SealedSecret, aad: &Aad) -> Result<Vec<u8>, CipherError> {
+        self.open_with(sealed, aad.v1_bytes())
     }
 
     fn active_key_id(&self) -> &str {
         self.keys.first().map_or("", |k| k.id.as_str())
+    }
+
+    fn has_key(&self, key_id: &str) -> bool {
+        self.keys.iter().any(|k| k.id == key_id)
     }
 
     fn keyed_digest(&self, purpose: &'static str, data: &[u8]) -> String {
@@ -211,7 +243,7 @@ impl CredentialCipher for Keyring {
 
 #[cfg(test)]
 mod tests {
-    use sigsentry_domain::{ConnectionId, ProjectId, TenantId};
+    use sigsentry_domain::{BaseUrl, BaseUrlPolicy, ConnectionId, CredentialKind, Platform, ProjectId, TenantId};
     use uuid::Uuid;
 
     use super::*;
@@ -221,7 +253,38 @@ mod tests {
             tenant_id: TenantId::from_uuid(Uuid::from_u128(1)),
             project_id: ProjectId::from_uuid(Uuid::from_u128(2)),
             connection_id: ConnectionId::from_uuid(Uuid::from_u128(n)),
+            platform: Platform::GitLab,
+            credential_kind: CredentialKind::Token,
+            base_url: Some(BaseUrl::parse("https://gitlab.example.com", BaseUrlPolicy::default()).unwrap()),
         }
+    }
+
+    #[test]
+    fn the_platform_kind_and_base_url_are_bound() {
+        let keys = ring(&[("a", 1)]);
+        let sealed = keys.seal(b"token", &aad(3)).unwrap();
+        let elsewhere = BaseUrl::parse("https://evil.example.com", BaseUrlPolicy::default()).unwrap();
+        for changed in [
+            Aad { base_url: Some(elsewhere), ..aad(3) },
+            Aad { base_url: None, ..aad(3) },
+            Aad { platform: Platform::GitHub, ..aad(3) },
+            Aad { credential_kind: CredentialKind::AppPassword, ..aad(3) },
+        ] {
+            assert_eq!(keys.open(&sealed, &changed), Err(CipherError::Tampered), "{changed:?}");
+        }
+        assert_eq!(keys.open_v1(&sealed, &aad(3)), Err(CipherError::Tampered), "version 2 is not version 1");
+    }
+
+    #[test]
+    fn values_sealed_with_version_1_open_only_as_such() {
+        let keys = ring(&[("a", 1)]);
+        let v1 = seal_v1(&keys, b"token", &aad(3));
+        assert_eq!(keys.open(&v1, &aad(3)), Err(CipherError::Tampered));
+        assert_eq!(keys.open_v1(&v1, &aad(3)).unwrap(), b"token");
+    }
+
+    fn seal_v1(keys: &Keyring, plaintext: &[u8], aad: &Aad) -> SealedSecret {
+        keys.seal_v1_for_tests(plaintext, aad).unwrap()
     }
 
     fn ring(ids: &[(&str, u8)]) -> Keyring {

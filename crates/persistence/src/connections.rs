@@ -135,23 +135,50 @@ impl ConnectionStore for AnyStore {
                 .filter(conns::credential_key_id.ne(&active_key_id))
                 .order(conns::id.asc())
                 .limit(i64::from(limit))
-                .select((
-                    conns::id,
-                    conns::tenant_id,
-                    conns::project_id,
-                    conns::credential_key_id,
-                    conns::credential_ciphertext,
-                ))
-                .load::<(DbId, DbId, DbId, String, Vec<u8>)>(c))?;
-            Ok(rows
-                .into_iter()
-                .map(|(id, tenant, project, key_id, ciphertext)| SealedCredentialsRow {
-                    connection_id: id.into(),
-                    tenant_id: tenant.into(),
-                    project_id: project.into(),
-                    sealed: SealedSecret { key_id, ciphertext },
-                })
-                .collect())
+                .select(ConnectionRow::as_select())
+                .load(c))?;
+            Ok(readable_credentials(&rows))
+        })
+        .await
+    }
+
+    async fn credentials_after(
+        &self,
+        after: Option<ConnectionId>,
+        limit: u32,
+    ) -> Result<Vec<SealedCredentialsRow>, StoreError> {
+        let mut after = after.map(DbId::from);
+        self.run(async move |c| {
+            loop {
+                let rows = db!(c, |c| {
+                    let mut query = conns::table.into_boxed();
+                    if let Some(after) = after {
+                        query = query.filter(conns::id.gt(after));
+                    }
+                    query.order(conns::id.asc()).limit(i64::from(limit)).select(ConnectionRow::as_select()).load(c)
+                })?;
+                let readable = readable_credentials(&rows);
+                // A page of rows that all fail to read back is not the end:
+                // an empty answer would stop the caller's walk there.
+                match rows.last() {
+                    Some(last) if readable.is_empty() && rows.len() >= usize::try_from(limit).unwrap_or(usize::MAX) => {
+                        after = Some(last.id);
+                    }
+                    _ => return Ok(readable),
+                }
+            }
+        })
+        .await
+    }
+
+    async fn credential_key_ids(&self) -> Result<Vec<String>, StoreError> {
+        self.run(async move |c| {
+            let ids = db!(c, |c| conns::table
+                .select(conns::credential_key_id)
+                .distinct()
+                .order(conns::credential_key_id.asc())
+                .load::<String>(c))?;
+            Ok(ids)
         })
         .await
     }
@@ -178,6 +205,19 @@ impl ConnectionStore for AnyStore {
         })
         .await
     }
+}
+
+/// The sealed credentials of `rows`; a row that does not read back (a
+/// corrupt platform, kind or baseUrl) is left out and logged, so one bad row
+/// stops neither a re-encryption nor the start-up check: its sync reports it.
+fn readable_credentials(rows: &[ConnectionRow]) -> Vec<SealedCredentialsRow> {
+    rows.iter()
+        .filter_map(|row| {
+            decode::sealed_credentials(row)
+                .inspect_err(|error| tracing::warn!(%error, connection_id = %row.id, "stored credentials left out: their row does not read back"))
+                .ok()
+        })
+        .collect()
 }
 
 /// Whether connection `id` is in `project`; on PostgreSQL its row is then

@@ -14,7 +14,8 @@ use sigsentry_domain::{
     SyncState, corrupt,
 };
 use sigsentry_ports::{
-    ApiKeyRecord, CachedPullRequest, ChangedFile, MergedPullRequest, Project, SealedSecret, StoreError, SyncJob, Tenant,
+    ApiKeyRecord, CachedPullRequest, ChangedFile, MergedPullRequest, Project, SealedCredentialsRow, SealedSecret,
+    StoreError, SyncJob, Tenant,
 };
 use uuid::Uuid;
 
@@ -181,6 +182,19 @@ pub(crate) fn pull_request(
             updated_at: row.updated_at.into(),
             files,
         },
+    })
+}
+
+/// A connection's sealed credentials with what is bound into them.
+pub(crate) fn sealed_credentials(conn: &ConnectionRow) -> Result<SealedCredentialsRow, StoreError> {
+    Ok(SealedCredentialsRow {
+        connection_id: conn.id.into(),
+        tenant_id: conn.tenant_id.into(),
+        project_id: conn.project_id.into(),
+        platform: parse(&conn.platform, "connection platform")?,
+        credential_kind: check(CredentialKind::parse(&conn.credential_kind), "credential kind")?,
+        base_url: base_url(conn.base_url.as_deref())?,
+        sealed: SealedSecret { key_id: conn.credential_key_id.clone(), ciphertext: conn.credential_ciphertext.clone() },
     })
 }
 

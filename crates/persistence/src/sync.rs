@@ -30,10 +30,10 @@ use diesel::{
     SelectableHelper,
 };
 use diesel_async::AsyncPgConnection;
-use sigsentry_domain::{ConnectionId, Platform, ProjectId, SyncState};
+use sigsentry_domain::{ConnectionId, Platform, ProjectId, SyncState, TenantId};
 use sigsentry_ports::{
-    CachedPullRequest, ChangedFile, PullRequestQuery, StoreError, SyncFailure, SyncJob, SyncStore, SyncSuccess,
-    TreeSnapshot,
+    CachedPullRequest, ChangedFile, LeaseStatus, PullRequestQuery, StoreError, SyncFailure, SyncJob, SyncStore,
+    SyncSuccess, TreeSnapshot,
 };
 use uuid::Uuid;
 
@@ -66,7 +66,19 @@ impl SyncStore for AnyStore {
         lease_secs: u32,
         limit: u32,
     ) -> Result<Vec<SyncJob>, StoreError> {
-        self.write(async move |c| claim(c, now, refresh_before, lease_secs, limit).await).await
+        self.write(async move |c| claim(c, now, refresh_before, lease_secs, limit, &[]).await).await
+    }
+
+    async fn claim_due_except(
+        &self,
+        now: DateTime<Utc>,
+        refresh_before: DateTime<Utc>,
+        lease_secs: u32,
+        limit: u32,
+        except_tenants: &[TenantId],
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        let except: Vec<DbId> = except_tenants.iter().copied().map(DbId::from).collect();
+        self.write(async move |c| claim(c, now, refresh_before, lease_secs, limit, &except).await).await
     }
 
     async fn complete_sync(&self, job: &SyncJob, success: SyncSuccess) -> Result<bool, StoreError> {
@@ -141,6 +153,45 @@ impl SyncStore for AnyStore {
         self.run(async move |c| list(c, project, id, query).await).await
     }
 
+    async fn renew_lease(&self, job: &SyncJob, until: DateTime<Utc>) -> Result<LeaseStatus, StoreError> {
+        let (connection_id, key, lease) = (DbId::from(job.connection_id), job.repository.key(), DbId(job.lease));
+        self.run(async move |c| {
+            let held = repos::table
+                .filter(repos::connection_id.eq(connection_id))
+                .filter(repos::name_key.eq(&key))
+                .filter(repos::lease_token.eq(lease));
+            // One statement renews only while the connection is active; the
+            // rare miss then tells a pause from a lost lease.
+            let renew = diesel::update(held.filter(repos::connection_id.eq_any(active_connections())))
+                .set(repos::lease_until.eq(DbTime(until)));
+            if db!(c, |c| renew.execute(c))? > 0 {
+                return Ok(LeaseStatus::Renewed);
+            }
+            let still_held = db!(c, |c| held.select(repos::position).first::<i32>(c)).optional()?;
+            Ok(if still_held.is_some() { LeaseStatus::Paused } else { LeaseStatus::Voided })
+        })
+        .await
+    }
+
+    async fn release_lease(&self, job: &SyncJob) -> Result<bool, StoreError> {
+        let (connection_id, key, lease) = (DbId::from(job.connection_id), job.repository.key(), DbId(job.lease));
+        self.run(async move |c| {
+            let release = diesel::update(
+                repos::table
+                    .filter(repos::connection_id.eq(connection_id))
+                    .filter(repos::name_key.eq(&key))
+                    .filter(repos::lease_token.eq(lease)),
+            )
+            .set((
+                repos::sync_state.eq(PENDING),
+                repos::lease_token.eq(None::<DbId>),
+                repos::lease_until.eq(None::<DbTime>),
+            ));
+            Ok(db!(c, |c| release.execute(c))? > 0)
+        })
+        .await
+    }
+
     async fn next_due(&self, refresh_interval_secs: u32) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.run(async move |c| {
             let rows = db!(c, |c| repos::table
@@ -192,6 +243,7 @@ async fn claim(
     refresh_before: DateTime<Utc>,
     lease_secs: u32,
     limit: u32,
+    except_tenants: &[DbId],
 ) -> Result<Vec<SyncJob>, TxError> {
     let (at, stale_before) = (DbTime(now), DbTime(refresh_before));
     // Due: pending; ready and stale; failed with its backoff over; or claimed
@@ -205,8 +257,10 @@ async fn claim(
     // Pending first (a user is waiting: new or asked for), then the stalest
     // cache (never synced first: NULLs are put first explicitly, as the
     // dialects sort them differently), then creation order.
+    let passed_over = conns::table.filter(conns::tenant_id.eq_any(except_tenants)).select(conns::id);
     let query = repos::table
         .filter(repos::connection_id.eq_any(active_connections()))
+        .filter(diesel::dsl::not(repos::connection_id.eq_any(passed_over)))
         .filter(due)
         .order((
             repos::sync_state.ne(PENDING).asc(),

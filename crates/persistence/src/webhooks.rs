@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use sigsentry_domain::{ConnectionId, Platform, RepoName, SyncState};
 use sigsentry_ports::{
-    DeliveryMark, DeliveryOutcome, HookRepository, SealedCredentialsRow, SealedSecret, StoreError, WakeRepository,
+    DeliveryMark, DeliveryOutcome, HookRepository, SealedSecret, SealedWebhookSecretRow, StoreError, WakeRepository,
     WebhookStore, WebhookTarget,
 };
 
@@ -74,7 +74,7 @@ impl WebhookStore for AnyStore {
         &self,
         active_key_id: &str,
         limit: u32,
-    ) -> Result<Vec<SealedCredentialsRow>, StoreError> {
+    ) -> Result<Vec<SealedWebhookSecretRow>, StoreError> {
         let active_key_id = active_key_id.to_owned();
         self.run(async move |c| {
             let rows = db!(c, |c| hooks::table
@@ -92,7 +92,7 @@ impl WebhookStore for AnyStore {
                 .load::<(DbId, DbId, DbId, String, Vec<u8>)>(c))?;
             Ok(rows
                 .into_iter()
-                .map(|(id, tenant, project, key_id, ciphertext)| SealedCredentialsRow {
+                .map(|(id, tenant, project, key_id, ciphertext)| SealedWebhookSecretRow {
                     connection_id: id.into(),
                     tenant_id: tenant.into(),
                     project_id: project.into(),

@@ -3,14 +3,18 @@
 //! (retried when transient, its rate-limit headers recorded, its status
 //! sorted), which each platform joins through [`Dialect`].
 
+use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use sigsentry_domain::RepoName;
-use sigsentry_ports::{PlatformError, RateLimitState};
+use sigsentry_ports::{NoTelemetry, PlatformError, RateLimitState, Telemetry};
 use url::Url;
 
 use crate::auth::{Auth, AuthHeader};
+use crate::listing::{Budget, ChangedFiles};
 use crate::outbound::{self, Accept, Lane, Reply, SendError, with_retry};
 use crate::rate_limit::RateLimitBook;
 use crate::response;
@@ -33,6 +37,26 @@ pub(crate) struct Api {
     auth: Auth,
     /// How much a file listing or a PR's changes may hold.
     bounds: ListingBounds,
+    /// What this session has spent of the per-sync bounds.
+    budget: Arc<Budget>,
+    /// Where calls and rate-limit waits are reported.
+    telemetry: Reporter,
+}
+
+/// The [`Telemetry`] platform calls are reported to; `Debug` shows nothing.
+#[derive(Clone)]
+pub(crate) struct Reporter(pub(crate) Arc<dyn Telemetry>);
+
+impl Default for Reporter {
+    fn default() -> Self {
+        Self(Arc::new(NoTelemetry))
+    }
+}
+
+impl fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Reporter")
+    }
 }
 
 impl Api {
@@ -46,12 +70,36 @@ impl Api {
         bounds: ListingBounds,
     ) -> Self {
         let origin = root.origin().ascii_serialization();
-        Self { platform, root, origin, lane, retry, limits, auth, bounds }
+        let (budget, telemetry) = (Budget::new(bounds), Reporter::default());
+        Self { platform, root, origin, lane, retry, limits, auth, bounds, budget, telemetry }
+    }
+
+    /// The same API, reporting its calls and rate-limit waits to `telemetry`.
+    pub(crate) fn reporting(mut self, telemetry: Reporter) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     /// How much a file listing or a PR's changes may hold.
     pub(crate) fn bounds(&self) -> &ListingBounds {
         &self.bounds
+    }
+
+    /// An empty list of one PR's changed files, within the bounds and what
+    /// is left of this session's budget.
+    pub(crate) fn changed_files(&self) -> ChangedFiles {
+        ChangedFiles::new(self.bounds, Arc::clone(&self.budget))
+    }
+
+    /// Whether a listing of merged PRs holding `kept` must stop; says so in
+    /// the log when it must.
+    pub(crate) fn enough_pull_requests(&self, kept: usize) -> bool {
+        let full = kept >= self.bounds.max_pull_requests;
+        if full {
+            let max = self.bounds.max_pull_requests;
+            tracing::warn!(platform = self.platform, max, "merged PRs past the most one sync keeps left out");
+        }
+        full
     }
 
     /// The lane requests take, for a platform that sends them its own way.
@@ -113,6 +161,8 @@ impl Api {
     pub(crate) fn rate_limited(&self, until: Option<DateTime<Utc>>) -> PlatformError {
         let until = until.unwrap_or_else(|| self.limits.limited_without_time(self.platform, &self.origin));
         self.limits.limited_until(self.platform, &self.origin, until);
+        let wait = (until - Utc::now()).to_std().unwrap_or_default();
+        self.telemetry.0.rate_limit_wait(self.platform, wait);
         PlatformError::RateLimited { platform: self.platform, until }
     }
 
@@ -182,8 +232,14 @@ pub(crate) trait Dialect: Sync {
                 let detail = "a request for another host; not sent".to_owned();
                 return Err(PlatformError::Unexpected { platform, detail });
             }
+            api.budget.request(platform)?;
             let auth = api.auth.header().await?;
-            let reply = with_retry(platform, &api.retry, || self.send(url, &auth, accept)).await?;
+            let began = Instant::now();
+            let reply = with_retry(platform, &api.retry, || self.send(url, &auth, accept)).await;
+            let status = reply.as_ref().ok().map(|reply| reply.status.as_u16());
+            api.telemetry.0.platform_call(platform, status, began.elapsed());
+            let reply = reply?;
+            api.budget.read(platform, reply.body.len())?;
             api.limits.observe(platform, &api.origin, &reply.headers);
             let status = reply.status.as_u16();
             match status {

@@ -13,7 +13,7 @@ use sigsentry_ports::{
 };
 
 use crate::api::{Api, Dialect};
-use crate::listing::{ChangedFiles, TreeListing};
+use crate::listing::{self, TreeListing};
 use crate::outbound::Reply;
 use crate::rate_limit::retry_after;
 use crate::response::{self, count_page, json};
@@ -100,6 +100,10 @@ impl PlatformSession for BitbucketSession {
             // should the filter be ignored.
             let past_window = page.values.iter().any(|pull| pull.updated_on < oldest_update);
             merged.extend(page.values.into_iter().filter(|pull| pull.updated_on >= oldest_update));
+            if self.api.enough_pull_requests(merged.len()) {
+                merged.truncate(self.api.bounds().max_pull_requests);
+                break;
+            }
             match page.next {
                 Some(next) if !past_window => url = self.api.follow(&url, &next)?,
                 _ => break,
@@ -182,7 +186,7 @@ impl Dialect for BitbucketSession {
             return self.api.rate_limited(retry_after(&reply.headers));
         }
         let message = response::message(&reply.body);
-        let lower = message.to_ascii_lowercase();
+        let lower = response::unshown_message(&reply.body);
         let names_a_scope = lower.contains("scope") || lower.contains("privilege") || lower.contains("permission");
         match repository {
             Some(repository) if !names_a_scope => self.api.not_found(repository),
@@ -200,6 +204,7 @@ struct Page<T> {
 #[derive(Deserialize)]
 struct PullRequest {
     id: u64,
+    #[serde(deserialize_with = "listing::title")]
     title: String,
     author: Option<Account>,
     links: PullRequestLinks,
@@ -209,7 +214,9 @@ struct PullRequest {
 
 #[derive(Deserialize)]
 struct Account {
+    #[serde(default, deserialize_with = "listing::optional_label")]
     nickname: Option<String>,
+    #[serde(default, deserialize_with = "listing::optional_label")]
     display_name: Option<String>,
 }
 
@@ -220,11 +227,13 @@ struct PullRequestLinks {
 
 #[derive(Deserialize)]
 struct Link {
+    #[serde(deserialize_with = "listing::label")]
     href: String,
 }
 
 #[derive(Deserialize)]
 struct Commit {
+    #[serde(deserialize_with = "listing::label")]
     hash: String,
 }
 
@@ -270,7 +279,7 @@ impl BitbucketSession {
     async fn diffstat(&self, repository: &RepoName, id: u64) -> Result<Vec<ChangedFile>, PlatformError> {
         let mut url =
             self.api.endpoint(&format!("/repositories/{}/pullrequests/{id}/diffstat", repository.as_str()))?;
-        let mut files = ChangedFiles::new(*self.api.bounds());
+        let mut files = self.api.changed_files();
         let mut pages = 0;
         loop {
             count_page(PLATFORM, &mut pages)?;

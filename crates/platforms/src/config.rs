@@ -98,6 +98,19 @@ pub struct ListingBounds {
     /// The most of a PR's whole diff read (Bitbucket's raw diff); files
     /// past it keep their paths without ranges. The rest is not downloaded.
     pub max_diff_bytes: usize,
+    /// The most merged PRs one sync keeps: the listing (newest update
+    /// first) stops there, so the most recently updated are kept.
+    pub max_pull_requests: usize,
+    /// The most changed files one sync keeps over all its PRs; PRs listed
+    /// after it is reached keep no files.
+    pub max_changed_files: usize,
+    /// The most bytes the paths of those files may add up to; likewise.
+    pub max_changed_path_bytes: usize,
+    /// The most requests one session (one sync) sends; past it the sync
+    /// fails, saying so.
+    pub max_requests: usize,
+    /// The most response bytes one session reads; past it, likewise.
+    pub max_response_bytes: usize,
 }
 
 impl Default for ListingBounds {
@@ -110,6 +123,11 @@ impl Default for ListingBounds {
             max_files_per_pull_request: 10_000,
             max_patch_bytes: 1024 * 1024,
             max_diff_bytes: 5 * 1024 * 1024,
+            max_pull_requests: 10_000,
+            max_changed_files: 200_000,
+            max_changed_path_bytes: 32 * 1024 * 1024,
+            max_requests: 30_000,
+            max_response_bytes: 1024 * 1024 * 1024,
         }
     }
 }

@@ -26,7 +26,7 @@ use url::Url;
 
 use crate::api::{Api, Dialect};
 use crate::auth::AuthHeader;
-use crate::listing::{ChangedFiles, Patch, TreeListing};
+use crate::listing::{self, Patch, TreeListing};
 use crate::outbound::{self, Accept, Lane, Reply, SendError, find_source, read_reply};
 use crate::rate_limit::{header_epoch, remaining_is_zero, retry_after};
 use crate::response::{self, count_page, json};
@@ -102,6 +102,10 @@ impl PlatformSession for GitHubSession {
                 if let Some(merged_at) = pull.merged_at.filter(|at| *at >= window.merged_since) {
                     merged.push((pull, merged_at));
                 }
+            }
+            if self.api.enough_pull_requests(merged.len()) {
+                merged.truncate(self.api.bounds().max_pull_requests);
+                break;
             }
             match outbound::link_next(&reply.headers) {
                 Some(next) if !past_window => url = self.api.follow(&url, &next)?,
@@ -223,16 +227,20 @@ struct TreeEntry {
 #[derive(Deserialize)]
 struct Pull {
     number: u64,
+    #[serde(deserialize_with = "listing::title")]
     title: String,
     user: Option<User>,
+    #[serde(deserialize_with = "listing::label")]
     html_url: String,
     merged_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "listing::optional_label")]
     merge_commit_sha: Option<String>,
     updated_at: DateTime<Utc>,
 }
 
 #[derive(Deserialize)]
 struct User {
+    #[serde(deserialize_with = "listing::label")]
     login: String,
 }
 
@@ -255,7 +263,7 @@ impl GitHubSession {
         let bounds = self.api.bounds();
         let mut url =
             self.api.endpoint(&format!("/repos/{}/pulls/{number}/files?per_page=100", repository.as_str()))?;
-        let mut files = ChangedFiles::new(*bounds);
+        let mut files = self.api.changed_files();
         let mut pages = 0;
         loop {
             count_page(PLATFORM, &mut pages)?;
@@ -317,7 +325,7 @@ impl Dialect for GitHubSession {
         } else if let Some(until) = retry_after(headers) {
             // Secondary limit with a wait.
             self.api.rate_limited(Some(until))
-        } else if status == 429 || message.to_ascii_lowercase().contains("rate limit") {
+        } else if status == 429 || response::unshown_message(&reply.body).contains("rate limit") {
             // Secondary limit without one: at least a minute, exponentially longer.
             self.api.rate_limited(None)
         } else {
@@ -329,7 +337,8 @@ impl Dialect for GitHubSession {
 /// What GitHub said is missing: its message, and the permissions
 /// `X-Accepted-GitHub-Permissions` names.
 fn permission_detail(headers: &HeaderMap, message: String) -> String {
-    let accepted = headers.get("x-accepted-github-permissions").and_then(|value| value.to_str().ok());
+    let accepted =
+        headers.get("x-accepted-github-permissions").and_then(|value| value.to_str().ok()).and_then(response::quotable);
     match (message.is_empty(), accepted) {
         (true, None) => "403 Forbidden".to_owned(),
         (false, None) => message,

@@ -11,7 +11,7 @@ use sigsentry_ports::{
 use url::Url;
 
 use crate::api::{Api, Dialect};
-use crate::listing::{ChangedFiles, Patch, TreeListing};
+use crate::listing::{self, Patch, TreeListing};
 use crate::outbound::{self, Reply};
 use crate::rate_limit::{header_epoch, retry_after};
 use crate::response::{self, count_page, json};
@@ -90,6 +90,10 @@ impl PlatformSession for GitLabSession {
                 if let Some(merged_at) = request.merged_at.filter(|at| *at >= window.merged_since) {
                     merged.push((request, merged_at));
                 }
+            }
+            if self.api.enough_pull_requests(merged.len()) {
+                merged.truncate(self.api.bounds().max_pull_requests);
+                break;
             }
             match self.next_page(&reply, &url)? {
                 Some(next) if !past_window => url = next,
@@ -201,17 +205,22 @@ impl Dialect for GitLabSession {
 #[derive(Deserialize)]
 struct MergeRequest {
     iid: u64,
+    #[serde(deserialize_with = "listing::title")]
     title: String,
+    #[serde(deserialize_with = "listing::label")]
     web_url: String,
     author: Option<Author>,
     merged_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "listing::optional_label")]
     merge_commit_sha: Option<String>,
+    #[serde(default, deserialize_with = "listing::optional_label")]
     squash_commit_sha: Option<String>,
     updated_at: DateTime<Utc>,
 }
 
 #[derive(Deserialize)]
 struct Author {
+    #[serde(deserialize_with = "listing::label")]
     username: String,
 }
 
@@ -242,7 +251,7 @@ impl GitLabSession {
         let bounds = self.api.bounds();
         let path = format!("/projects/{}/merge_requests/{iid}/diffs?per_page=100", project_id(repository));
         let mut url = self.api.endpoint(&path)?;
-        let mut files = ChangedFiles::new(*bounds);
+        let mut files = self.api.changed_files();
         let mut pages = 0;
         loop {
             count_page(PLATFORM, &mut pages)?;

@@ -34,13 +34,13 @@ use std::sync::Arc;
 use sigsentry_domain::{BaseUrl, Credentials, RepoName};
 use sigsentry_ports::{
     MergedPullRequest, PlatformClient, PlatformError, PlatformSession, PullRequestWindow, RateLimitState,
-    RepositoryInfo, TreeSnapshot,
+    RepositoryInfo, Telemetry, TreeSnapshot,
 };
 use url::Url;
 
 pub use config::{ListingBounds, PlatformConfig, RetryConfig};
 
-use crate::api::Api;
+use crate::api::{Api, Reporter};
 use crate::auth::Auth;
 use crate::bitbucket::BitbucketSession;
 use crate::github::GitHubSession;
@@ -54,6 +54,7 @@ use crate::rate_limit::RateLimitBook;
 #[derive(Debug, Clone)]
 pub struct PlatformClients {
     inner: Arc<Inner>,
+    telemetry: Reporter,
 }
 
 #[derive(Debug)]
@@ -93,6 +94,7 @@ impl PlatformClients {
         let bitbucket_api = parse_root(&config.bitbucket_api_url, "", "bitbucket_api_url")?;
         let outbound = Outbound::new(&config).map_err(SetupError::Client)?;
         Ok(Self {
+            telemetry: Reporter::default(),
             inner: Arc::new(Inner {
                 retry: config.retry,
                 bounds: config.bounds,
@@ -103,6 +105,14 @@ impl PlatformClients {
                 bitbucket_api,
             }),
         })
+    }
+
+    /// The same clients, reporting every platform call (by platform and
+    /// status, with its latency) and every rate-limit wait to `telemetry`.
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: Arc<dyn Telemetry>) -> Self {
+        self.telemetry = Reporter(telemetry);
+        self
     }
 
     /// The API a session talks to: the connection's own `baseUrl` (plus
@@ -121,7 +131,8 @@ impl PlatformClients {
             None => (cloud.clone(), false),
         };
         let lane = inner.outbound.lane(guarded).clone();
-        Ok(Api::new(platform, root, lane, inner.retry, inner.limits.clone(), auth, inner.bounds))
+        Ok(Api::new(platform, root, lane, inner.retry, inner.limits.clone(), auth, inner.bounds)
+            .reporting(self.telemetry.clone()))
     }
 }
 

@@ -17,7 +17,7 @@ mod sync;
 mod telemetry;
 mod webhook;
 
-pub use cipher::{Aad, CipherError, CredentialCipher, SealedSecret};
+pub use cipher::{Aad, CipherError, CredentialCipher, SealedSecret, WebhookSecretAad};
 pub use clock::{Clock, SystemClock};
 pub use code_index::{CodeIndexStore, FileChange, FileRef, IndexedFile};
 pub use platform::{
@@ -29,6 +29,8 @@ pub use store::{
     IdempotencyCompletion, IdempotencyStore, ListQuery, NewApiKey, NewConnection, NewCredentials, Project,
     SealedCredentialsRow, Store, StoreError, StoredResponse, Tenant, WriteConnectionError, WriteRefused,
 };
-pub use sync::{CachedPullRequest, PullRequestQuery, SyncFailure, SyncJob, SyncStore, SyncSuccess};
+pub use sync::{CachedPullRequest, LeaseStatus, PullRequestQuery, SyncFailure, SyncJob, SyncStore, SyncSuccess};
 pub use telemetry::{NoTelemetry, SyncOutcome, Telemetry};
-pub use webhook::{DeliveryMark, DeliveryOutcome, HookRepository, WakeRepository, WebhookStore, WebhookTarget};
+pub use webhook::{
+    DeliveryMark, DeliveryOutcome, HookRepository, SealedWebhookSecretRow, WakeRepository, WebhookStore, WebhookTarget,
+};

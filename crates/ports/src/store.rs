@@ -273,6 +273,12 @@ pub struct SealedCredentialsRow {
     pub tenant_id: TenantId,
     /// Its project.
     pub project_id: ProjectId,
+    /// Its platform (bound into the sealed value).
+    pub platform: Platform,
+    /// How the credentials authenticate (bound in).
+    pub credential_kind: CredentialKind,
+    /// Where they are sent, when not the cloud (bound in).
+    pub base_url: Option<BaseUrl>,
     /// The sealed value.
     pub sealed: SealedSecret,
 }
@@ -409,6 +415,24 @@ pub trait ConnectionStore: Clone + Send + Sync + 'static {
         active_key_id: &str,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<SealedCredentialsRow>, StoreError>> + Send;
+
+    /// Up to `limit` sealed credentials of connections whose id is after
+    /// `after` (all, from the first, when `None`), in id order: every row
+    /// once, whatever it is sealed with.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn credentials_after(
+        &self,
+        after: Option<ConnectionId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<SealedCredentialsRow>, StoreError>> + Send;
+
+    /// The ids of the master keys stored credentials are sealed with, each once.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn credential_key_ids(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
     /// Replaces a sealed credential if it is still the one read (`old`), so a
     /// concurrent rotation by a user is never overwritten. `false` when it changed.

@@ -81,6 +81,20 @@ pub struct SyncFailure {
     pub failed_at: DateTime<Utc>,
 }
 
+/// What [`SyncStore::renew_lease`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseStatus {
+    /// The lease holds and was extended: go on.
+    Renewed,
+    /// The lease holds but the connection was paused: stop, and give the
+    /// claim back ([`SyncStore::release_lease`]).
+    Paused,
+    /// The lease is gone: the connection or repository was deleted, the
+    /// cache invalidated, the credentials or window changed, a sync asked
+    /// for again, or another worker took it over. Stop; record nothing.
+    Voided,
+}
+
 /// A cached PR/MR as the API lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedPullRequest {
@@ -121,6 +135,22 @@ pub trait SyncStore: Clone + Send + Sync + 'static {
         refresh_before: DateTime<Utc>,
         lease_secs: u32,
         limit: u32,
+    ) -> impl Future<Output = Result<Vec<SyncJob>, StoreError>> + Send;
+
+    /// As [`SyncStore::claim_due`], passing over the repositories of the
+    /// tenants in `except_tenants` (those that already have as many syncs
+    /// running in this worker as one tenant may), so that one tenant's
+    /// backlog cannot take every slot.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn claim_due_except(
+        &self,
+        now: DateTime<Utc>,
+        refresh_before: DateTime<Utc>,
+        lease_secs: u32,
+        limit: u32,
+        except_tenants: &[TenantId],
     ) -> impl Future<Output = Result<Vec<SyncJob>, StoreError>> + Send;
 
     /// Records a success if `job.lease` still holds: upserts the PRs and
@@ -171,6 +201,27 @@ pub trait SyncStore: Clone + Send + Sync + 'static {
         id: ConnectionId,
         query: PullRequestQuery,
     ) -> impl Future<Output = Result<Option<Vec<CachedPullRequest>>, StoreError>> + Send;
+
+    /// Extends a running job's lease to `until`, if `job.lease` still holds
+    /// and its connection is still active. Called every second or so while
+    /// the job runs: the answer says whether to go on.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn renew_lease(
+        &self,
+        job: &SyncJob,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<LeaseStatus, StoreError>> + Send;
+
+    /// Gives a claim back unfinished, if `job.lease` still holds: the
+    /// repository becomes `pending` again (its cache, backoff and attempts
+    /// untouched), so it is claimed at once once its connection is active.
+    /// `false` when the lease was voided.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn release_lease(&self, job: &SyncJob) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The earliest time a repository becomes due (a pending one: now), so
     /// an idle worker sleeps until then instead of polling. `None` when

@@ -6,7 +6,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use sigsentry_domain::{ConnectionId, Platform, ProjectId, RepoName, TenantId};
 
-use crate::{SealedCredentialsRow, SealedSecret, StoreError};
+use crate::{SealedSecret, StoreError};
 
 /// A repository of a connection as a webhook needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +120,7 @@ pub trait WebhookStore: Clone + Send + Sync + 'static {
         &self,
         active_key_id: &str,
         limit: u32,
-    ) -> impl Future<Output = Result<Vec<SealedCredentialsRow>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<SealedWebhookSecretRow>, StoreError>> + Send;
 
     /// Replaces a sealed webhook secret if it is still `old` (a rotation by
     /// a user meanwhile wins). `false` when it changed.
@@ -133,4 +133,17 @@ pub trait WebhookStore: Clone + Send + Sync + 'static {
         old: &SealedSecret,
         new: SealedSecret,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// A connection's sealed webhook secret as stored, for re-encryption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedWebhookSecretRow {
+    /// The connection.
+    pub connection_id: ConnectionId,
+    /// Its tenant.
+    pub tenant_id: TenantId,
+    /// Its project.
+    pub project_id: ProjectId,
+    /// The sealed secret.
+    pub sealed: SealedSecret,
 }

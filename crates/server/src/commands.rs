@@ -1,5 +1,7 @@
 //! What each subcommand does.
 
+use std::sync::Arc;
+
 use anyhow::{Context, anyhow, bail};
 use serde_json::json;
 use sigsentry_domain::{ApiKeyId, PermissionSet, Plan, ProjectId, TenantId};
@@ -7,7 +9,7 @@ use sigsentry_telemetry::Metrics;
 
 use crate::cli::{Command, CredentialsCommand, KeyCommand, ProjectCommand, TenantCommand};
 use crate::config::Config;
-use crate::startup::{Application, WorkerHandle, services, worker};
+use crate::startup::{Application, Services, WorkerHandle, services, worker, worker_reporting};
 
 /// Runs `command` (`serve` when `None`).
 ///
@@ -64,10 +66,12 @@ pub async fn run(command: Option<Command>, config: Config) -> anyhow::Result<()>
         }
         Command::Credentials(CredentialsCommand::Reencrypt { batch, output }) => {
             let report = services(&config).await?.reencrypt_credentials(batch).await?;
-            emit(output.json, json!({"resealed": report.resealed, "skipped": report.skipped}), || {
+            let json = json!({"resealed": report.resealed, "rebound": report.rebound, "skipped": report.skipped});
+            emit(output.json, json, || {
                 format!(
-                    "{} credentials re-sealed under the active key ({} changed meanwhile)",
-                    report.resealed, report.skipped
+                    "{} credentials re-sealed under the active key ({} of them newly bound to their platform, kind \
+                     and baseUrl; {} changed meanwhile)",
+                    report.resealed, report.rebound, report.skipped
                 )
             });
             Ok(())
@@ -85,6 +89,7 @@ fn emit(json: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let services = services(&config).await?;
+    check_keyring(&services).await?;
     if let Some(first) = services.first_run().await? {
         let base = format!("http://{}", config.listen);
         println!(
@@ -95,13 +100,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             key = first.key.secret,
         );
     }
+    let metrics = Metrics::new();
     let worker = if config.sync_worker {
-        Some(WorkerHandle::spawn(worker(&config, &services)?))
+        Some(WorkerHandle::spawn(worker_reporting(&config, &services, Arc::new(metrics.clone()))?))
     } else {
         tracing::info!("sync worker disabled (SIGSENTRY_SYNC_WORKER=false): API only");
         None
     };
-    let app = Application::build(&config, services, Metrics::new())?;
+    let app = Application::build(&config, services, metrics)?;
     tracing::info!(listen = %config.listen, port = app.port(), metrics_port = ?app.metrics_port(), "serving the Code Repos API");
     let served = app.run_until_stopped().await.context("the HTTP server failed");
     if let Some(worker) = worker {
@@ -113,6 +119,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// `sigsentry worker`: only the sync worker, until SIGTERM or Ctrl-C.
 async fn run_worker(config: Config) -> anyhow::Result<()> {
     let services = services(&config).await?;
+    check_keyring(&services).await?;
     let handle = WorkerHandle::spawn(worker(&config, &services)?);
     tracing::info!("sync worker running");
     shutdown_signal().await;
@@ -120,6 +127,24 @@ async fn run_worker(config: Config) -> anyhow::Result<()> {
     handle.stop().await;
     Ok(())
 }
+
+/// Refuses to serve with a keyring that cannot open the stored credentials:
+/// every sync would fail later, one by one, instead of the start now.
+async fn check_keyring(services: &Services) -> anyhow::Result<()> {
+    let check = services.check_keyring(KEYRING_SAMPLE).await.context("refusing to start")?;
+    if check.version_1 > 0 {
+        tracing::warn!(
+            sampled = check.sampled,
+            version_1 = check.version_1,
+            "stored credentials predate the binding of platform, kind and baseUrl: they do not sync until \
+             `sigsentry credentials reencrypt` has run"
+        );
+    }
+    Ok(())
+}
+
+/// Stored credentials tried at start-up.
+const KEYRING_SAMPLE: u32 = 50;
 
 async fn shutdown_signal() {
     #[cfg(unix)]

@@ -77,6 +77,14 @@ pub struct Config {
     pub sync_worker: bool,
     /// A `ready` repository is synced again after this many seconds.
     pub sync_interval_secs: u32,
+    /// Longest one repository's sync may run, in seconds (`SIGSENTRY_SYNC_JOB_TIMEOUT_SECS`).
+    pub sync_job_timeout_secs: u32,
+    /// Repositories one worker syncs at once (`SIGSENTRY_SYNC_CONCURRENCY`).
+    pub sync_concurrency: u32,
+    /// Of those, the most one tenant may have running
+    /// (`SIGSENTRY_SYNC_TENANT_CONCURRENCY`; default: one less than
+    /// `sync_concurrency`, at least 1).
+    pub sync_tenant_concurrency: u32,
     /// Requests per minute per API key, in each process (`SIGSENTRY_RATE_LIMIT`).
     pub rate_limit_per_minute: u32,
     /// Longest wait for a request body, in seconds (`SIGSENTRY_BODY_TIMEOUT_SECS`).
@@ -175,6 +183,10 @@ impl Config {
                 },
             }
         };
+        let sync_job_timeout_secs = whole("SIGSENTRY_SYNC_JOB_TIMEOUT_SECS", 300, "seconds")?;
+        let sync_concurrency = whole("SIGSENTRY_SYNC_CONCURRENCY", 4, "repositories")?;
+        let sync_tenant_concurrency =
+            whole("SIGSENTRY_SYNC_TENANT_CONCURRENCY", sync_concurrency.saturating_sub(1).max(1), "repositories")?;
         let rate_limit_per_minute = whole("SIGSENTRY_RATE_LIMIT", 1200, "requests per minute")?;
         let body_timeout_secs = whole("SIGSENTRY_BODY_TIMEOUT_SECS", 10, "seconds")?;
         let metrics_listen = get("SIGSENTRY_METRICS_LISTEN")
@@ -214,6 +226,9 @@ impl Config {
             platform_roots,
             sync_worker,
             sync_interval_secs,
+            sync_job_timeout_secs,
+            sync_concurrency,
+            sync_tenant_concurrency,
             rate_limit_per_minute,
             body_timeout_secs,
             metrics_listen,
@@ -251,6 +266,12 @@ mod tests {
         assert_eq!(config.platform_roots.bitbucket_api_url, "https://api.bitbucket.org/2.0");
         assert!(config.sync_worker);
         assert_eq!(config.sync_interval_secs, 900);
+        assert_eq!(
+            (config.sync_job_timeout_secs, config.sync_concurrency, config.sync_tenant_concurrency),
+            (300, 4, 3)
+        );
+        let one = from(&[("SIGSENTRY_SYNC_CONCURRENCY", "1")]).unwrap();
+        assert_eq!(one.sync_tenant_concurrency, 1, "never zero");
     }
 
     #[test]
@@ -268,6 +289,9 @@ mod tests {
             ("SIGSENTRY_SYNC_WORKER", "maybe"),
             ("SIGSENTRY_SYNC_INTERVAL_SECS", "0"),
             ("SIGSENTRY_SYNC_INTERVAL_SECS", "15m"),
+            ("SIGSENTRY_SYNC_JOB_TIMEOUT_SECS", "0"),
+            ("SIGSENTRY_SYNC_CONCURRENCY", "many"),
+            ("SIGSENTRY_SYNC_TENANT_CONCURRENCY", "0"),
             ("SIGSENTRY_RATE_LIMIT", "0"),
             ("SIGSENTRY_RATE_LIMIT", "lots"),
             ("SIGSENTRY_BODY_TIMEOUT_SECS", "-1"),

@@ -1,6 +1,7 @@
 //! Building and running the HTTP server; tests start it on port 0.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use sigsentry_domain::BaseUrlPolicy;
 use sigsentry_http::{HttpSettings, HttpShared};
 use sigsentry_persistence::AnyStore;
 use sigsentry_platforms::{PlatformClients, PlatformConfig};
-use sigsentry_ports::SystemClock;
+use sigsentry_ports::{NoTelemetry, SystemClock, Telemetry};
 use sigsentry_telemetry::Metrics;
 
 use crate::config::Config;
@@ -25,11 +26,20 @@ pub type Services = CodeRepos<AnyStore, Keyring, SystemClock>;
 /// The sync worker as wired in this binary.
 pub type Worker = SyncWorker<AnyStore, Keyring, SystemClock, PlatformClients>;
 
-/// A sync worker over the same store and keyring as `services`.
+/// A sync worker over the same store and keyring as `services`, reporting nowhere.
 ///
 /// # Errors
 /// The outbound HTTP client cannot be built.
 pub fn worker(config: &Config, services: &Services) -> anyhow::Result<Worker> {
+    worker_reporting(config, services, Arc::new(NoTelemetry))
+}
+
+/// A sync worker as [`worker`], reporting its jobs (outcome, duration), its
+/// platform calls (platform, status) and rate-limit waits to `telemetry`.
+///
+/// # Errors
+/// The outbound HTTP client cannot be built.
+pub fn worker_reporting(config: &Config, services: &Services, telemetry: Arc<dyn Telemetry>) -> anyhow::Result<Worker> {
     let platform = PlatformClients::new(PlatformConfig {
         github_api_url: config.platform_roots.github_api_url.clone(),
         gitlab_url: config.platform_roots.gitlab_url.clone(),
@@ -37,12 +47,21 @@ pub fn worker(config: &Config, services: &Services) -> anyhow::Result<Worker> {
         policy: BaseUrlPolicy { allow_private: config.allow_private_base_urls },
         ..PlatformConfig::default()
     })
-    .context("cannot set up the platform clients")?;
-    let sync = SyncConfig { refresh_interval_secs: config.sync_interval_secs, ..SyncConfig::default() };
-    Ok(SyncWorker::new(services.store().clone(), services.cipher().clone(), SystemClock, platform, sync))
+    .context("cannot set up the platform clients")?
+    .with_telemetry(Arc::clone(&telemetry));
+    let sync = SyncConfig {
+        refresh_interval_secs: config.sync_interval_secs,
+        job_timeout: Duration::from_secs(u64::from(config.sync_job_timeout_secs)),
+        concurrency: usize::try_from(config.sync_concurrency).unwrap_or(usize::MAX),
+        per_tenant: usize::try_from(config.sync_tenant_concurrency).unwrap_or(usize::MAX),
+        ..SyncConfig::default()
+    };
+    let worker = SyncWorker::new(services.store().clone(), services.cipher().clone(), SystemClock, platform, sync);
+    Ok(worker.with_telemetry(telemetry))
 }
 
-/// A running worker; [`WorkerHandle::stop`] ends it after its current round.
+/// A running worker; [`WorkerHandle::stop`] stops its running syncs (their
+/// claims given back) and waits for it.
 #[derive(Debug)]
 pub struct WorkerHandle {
     stop: tokio::sync::oneshot::Sender<()>,

@@ -131,6 +131,28 @@ impl TestDb {
     }
 }
 
+/// Runs `sql` (statements without results) on the database at `url`
+/// (`sqlite://PATH` or `postgres://...`), behind the store's back: for tests
+/// of what the service does with a row someone changed in the table.
+///
+/// # Panics
+/// When the database cannot be reached or the SQL fails.
+pub async fn execute(url: &str, sql: &str) {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        use diesel::connection::SimpleConnection;
+        let mut connection = diesel::SqliteConnection::establish(path)
+            .unwrap_or_else(|e| panic!("cannot open the SQLite database {path}: {e}"));
+        connection
+            .batch_execute(&format!("PRAGMA busy_timeout = 10000; {sql}"))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        return;
+    }
+    let (client, connection) =
+        tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("cannot connect: {}", shown(&e)));
+    tokio::spawn(connection);
+    client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", shown(&e)));
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let Backend::Postgres { admin_url, name } = &self.backend else {

@@ -17,8 +17,8 @@ use chrono::TimeDelta;
 use ring::digest;
 use sigsentry_domain::{ConnectionId, Platform};
 use sigsentry_ports::{
-    Aad, CipherError, Clock, CredentialCipher, DeliveryMark, DeliveryOutcome, Store, StoreError, WakeRepository,
-    WebhookTarget,
+    CipherError, Clock, CredentialCipher, DeliveryMark, DeliveryOutcome, Store, StoreError, WakeRepository,
+    WebhookSecretAad, WebhookTarget,
 };
 
 pub use secret::WebhookSecret;
@@ -173,9 +173,12 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
 
     async fn connection_hook(&self, target: WebhookTarget, request: &HookRequest) -> Result<HookAction, HookError> {
         let sealed = target.secret.as_ref().ok_or(HookError::NoSecret)?;
-        let aad =
-            Aad { tenant_id: target.tenant_id, project_id: target.project_id, connection_id: target.connection_id };
-        let secret = self.cipher.open(sealed, &aad)?;
+        let aad = WebhookSecretAad {
+            tenant_id: target.tenant_id,
+            project_id: target.project_id,
+            connection_id: target.connection_id,
+        };
+        let secret = self.cipher.open_webhook_secret(sealed, &aad)?;
         let signed = match target.platform {
             Platform::GitHub => {
                 signature::hmac_sha256_matches(&secret, &request.body, request.header("x-hub-signature-256"))

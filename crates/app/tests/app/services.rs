@@ -17,11 +17,13 @@ use sigsentry_domain::{
 };
 use sigsentry_ports::{
     AccountStore, ApiKeyGrant, CachedPullRequest, Clock, CodeIndexStore, ConnectionChange, ConnectionStore, FileChange,
-    FileRef, HealthCheck, IdempotencyBegin, IdempotencyCompletion, IdempotencyStore, IndexedFile, ListQuery, NewApiKey,
-    NewConnection, Project, PullRequestQuery, SealedCredentialsRow, SealedSecret, StoreError, SyncFailure, SyncJob,
-    SyncStore, SyncSuccess, Tenant, WriteConnectionError,
+    FileRef, HealthCheck, IdempotencyBegin, IdempotencyCompletion, IdempotencyStore, IndexedFile, LeaseStatus,
+    ListQuery, NewApiKey, NewConnection, Project, PullRequestQuery, SealedCredentialsRow, SealedSecret, StoreError,
+    SyncFailure, SyncJob, SyncStore, SyncSuccess, Tenant, WriteConnectionError,
 };
-use sigsentry_ports::{DeliveryMark, DeliveryOutcome, WakeRepository, WebhookStore, WebhookTarget};
+use sigsentry_ports::{
+    DeliveryMark, DeliveryOutcome, SealedWebhookSecretRow, WakeRepository, WebhookStore, WebhookTarget,
+};
 use uuid::Uuid;
 
 fn t0() -> DateTime<Utc> {
@@ -115,6 +117,16 @@ impl ConnectionStore for FakeStore {
     async fn credentials_not_under(&self, _: &str, _: u32) -> Result<Vec<SealedCredentialsRow>, StoreError> {
         unused()
     }
+    async fn credentials_after(
+        &self,
+        _: Option<ConnectionId>,
+        _: u32,
+    ) -> Result<Vec<SealedCredentialsRow>, StoreError> {
+        unused()
+    }
+    async fn credential_key_ids(&self) -> Result<Vec<String>, StoreError> {
+        unused()
+    }
     async fn reseal_credentials(&self, _: ConnectionId, _: &SealedSecret, _: SealedSecret) -> Result<bool, StoreError> {
         unused()
     }
@@ -147,6 +159,16 @@ impl SyncStore for FakeStore {
     async fn claim_due(&self, _: DateTime<Utc>, _: DateTime<Utc>, _: u32, _: u32) -> Result<Vec<SyncJob>, StoreError> {
         unused()
     }
+    async fn claim_due_except(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+        _: u32,
+        _: u32,
+        _: &[TenantId],
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        unused()
+    }
     async fn complete_sync(&self, _: &SyncJob, _: SyncSuccess) -> Result<bool, StoreError> {
         unused()
     }
@@ -162,6 +184,12 @@ impl SyncStore for FakeStore {
         _: ConnectionId,
         _: PullRequestQuery,
     ) -> Result<Option<Vec<CachedPullRequest>>, StoreError> {
+        unused()
+    }
+    async fn renew_lease(&self, _: &SyncJob, _: DateTime<Utc>) -> Result<LeaseStatus, StoreError> {
+        unused()
+    }
+    async fn release_lease(&self, _: &SyncJob) -> Result<bool, StoreError> {
         unused()
     }
     async fn next_due(&self, _: u32) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -184,7 +212,7 @@ impl WebhookStore for FakeStore {
     ) -> Result<DeliveryOutcome, StoreError> {
         unused()
     }
-    async fn webhook_secrets_not_under(&self, _: &str, _: u32) -> Result<Vec<SealedCredentialsRow>, StoreError> {
+    async fn webhook_secrets_not_under(&self, _: &str, _: u32) -> Result<Vec<SealedWebhookSecretRow>, StoreError> {
         unused()
     }
     async fn reseal_webhook_secret(

@@ -3,18 +3,20 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sigsentry_app::{SyncConfig, SyncWorker};
 use sigsentry_crypto::Keyring;
 use sigsentry_domain::correlation::LineRange;
 use sigsentry_domain::{
-    ConnectionId, CredentialKind, Credentials, LookbackDays, Platform, ProjectId, RepoName, Secret, TenantId,
+    BaseUrl, BaseUrlPolicy, ConnectionId, CredentialKind, Credentials, LookbackDays, Platform, ProjectId, RepoName,
+    Secret, TenantId,
 };
 use sigsentry_ports::{
-    Aad, CachedPullRequest, ChangedFile, Clock, CredentialCipher, MergedPullRequest, PlatformClient, PlatformError,
-    PlatformSession, PullRequestQuery, PullRequestWindow, RateLimitState, RepositoryInfo, StoreError, SyncFailure,
-    SyncJob, SyncStore, SyncSuccess, TreeSnapshot,
+    Aad, CachedPullRequest, ChangedFile, Clock, CredentialCipher, LeaseStatus, MergedPullRequest, PlatformClient,
+    PlatformError, PlatformSession, PullRequestQuery, PullRequestWindow, RateLimitState, RepositoryInfo, StoreError,
+    SyncFailure, SyncJob, SyncOutcome, SyncStore, SyncSuccess, Telemetry, TreeSnapshot,
 };
 use uuid::Uuid;
 
@@ -33,11 +35,36 @@ struct FakeStore {
     completed: Arc<Mutex<Vec<SyncSuccess>>>,
     failed: Arc<Mutex<Vec<SyncFailure>>>,
     voided: bool,
+    /// What renewing a lease answers (`None`: renewed).
+    lease: Arc<Mutex<Option<LeaseStatus>>>,
+    renewals: Arc<Mutex<usize>>,
+    released: Arc<Mutex<usize>>,
 }
 
 impl SyncStore for FakeStore {
     async fn claim_due(&self, _: DateTime<Utc>, _: DateTime<Utc>, _: u32, _: u32) -> Result<Vec<SyncJob>, StoreError> {
         Ok(std::mem::take(&mut *self.jobs.lock().unwrap()))
+    }
+    async fn claim_due_except(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+        _: u32,
+        limit: u32,
+        except: &[TenantId],
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        let mut jobs = self.jobs.lock().unwrap();
+        let mut taken = Vec::new();
+        let mut kept = Vec::new();
+        for job in std::mem::take(&mut *jobs) {
+            if taken.len() < limit as usize && !except.contains(&job.tenant_id) {
+                taken.push(job);
+            } else {
+                kept.push(job);
+            }
+        }
+        *jobs = kept;
+        Ok(taken)
     }
     async fn complete_sync(&self, _: &SyncJob, success: SyncSuccess) -> Result<bool, StoreError> {
         if self.voided {
@@ -60,6 +87,14 @@ impl SyncStore for FakeStore {
         _: PullRequestQuery,
     ) -> Result<Option<Vec<CachedPullRequest>>, StoreError> {
         Ok(Some(Vec::new()))
+    }
+    async fn renew_lease(&self, _: &SyncJob, _: DateTime<Utc>) -> Result<LeaseStatus, StoreError> {
+        *self.renewals.lock().unwrap() += 1;
+        Ok(self.lease.lock().unwrap().unwrap_or(LeaseStatus::Renewed))
+    }
+    async fn release_lease(&self, _: &SyncJob) -> Result<bool, StoreError> {
+        *self.released.lock().unwrap() += 1;
+        Ok(true)
     }
     async fn next_due(&self, _: u32) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(None)
@@ -84,6 +119,8 @@ struct FakePlatform {
     tokens: Arc<Mutex<Vec<String>>>,
     /// The calls made, each with the number of the session it was made on.
     calls: Arc<Mutex<Vec<(usize, &'static str)>>>,
+    /// Listing PRs never ends (a slow or endless platform).
+    hang: bool,
 }
 
 struct FakeSession {
@@ -131,6 +168,13 @@ impl PlatformSession for FakeSession {
     ) -> Result<Vec<MergedPullRequest>, PlatformError> {
         self.called("merged_pull_requests");
         self.platform.windows.lock().unwrap().push(window);
+        if self.platform.hang {
+            // A page every 10 ms, for ever: each one a call the fake counts.
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                self.called("page");
+            }
+        }
         self.platform.pulls.clone()
     }
     fn rate_limit(&self) -> RateLimitState {
@@ -154,7 +198,7 @@ fn job(keys: &Keyring, updated_since: Option<DateTime<Utc>>, tamper: bool) -> Sy
     );
     let credentials =
         Credentials::GitHubToken { token: Secret::new("ghp_workertoken000000001".into()).unwrap(), base_url: None };
-    let aad = Aad { tenant_id, project_id, connection_id };
+    let aad = Aad::for_credentials(tenant_id, project_id, connection_id, &credentials);
     let mut sealed = keys.seal(&credentials.sealed_plaintext(), &aad).unwrap();
     if tamper {
         sealed.ciphertext[20] ^= 1;
@@ -189,6 +233,7 @@ fn platform(
         trees: Arc::default(),
         tokens: Arc::default(),
         calls: Arc::default(),
+        hang: false,
     }
 }
 
@@ -282,7 +327,27 @@ async fn credentials_that_do_not_open_never_reach_the_platform() {
     worker(&store, &platform).run_once().await.unwrap();
     assert!(platform.tokens.lock().unwrap().is_empty());
     let failed = store.failed.lock().unwrap();
-    assert!(failed[0].message.contains("cannot be opened"), "{}", failed[0].message);
+    assert!(
+        failed[0].message.starts_with("the stored credentials do not match this connection"),
+        "{}",
+        failed[0].message
+    );
+}
+
+#[tokio::test]
+async fn credentials_whose_row_now_points_elsewhere_never_reach_the_platform() {
+    let store = FakeStore::default();
+    let mut moved = job(&keyring(), None, false);
+    moved.base_url = Some(BaseUrl::parse("https://evil.example.com", BaseUrlPolicy::default()).unwrap());
+    let mut other_kind = job(&keyring(), None, false);
+    other_kind.credential_kind = CredentialKind::AppPassword;
+    store.jobs.lock().unwrap().extend([moved, other_kind]);
+    let platform = platform(main_branch(), Ok(Vec::new()));
+    worker(&store, &platform).run_once().await.unwrap();
+    assert!(platform.tokens.lock().unwrap().is_empty(), "no session opened");
+    let failed = store.failed.lock().unwrap();
+    assert_eq!(failed.len(), 2);
+    assert!(failed.iter().all(|f| f.message.contains("nothing was sent")), "{failed:?}");
 }
 
 #[tokio::test]
@@ -348,4 +413,99 @@ async fn a_tree_that_cannot_be_listed_fails_the_job() {
     let failed = store.failed.lock().unwrap();
     assert_eq!(failed[0].message, too_big.to_string());
     assert!(platform.windows.lock().unwrap().is_empty(), "no PR fetch after the tree failed");
+}
+
+fn hanging_worker(
+    store: &FakeStore,
+    platform: &FakePlatform,
+    job_timeout: Duration,
+) -> SyncWorker<FakeStore, Keyring, FixedClock, FakePlatform> {
+    let config = SyncConfig { job_timeout, lease_check: Duration::from_millis(20), ..SyncConfig::default() };
+    SyncWorker::new(store.clone(), keyring(), FixedClock(now()), platform.clone(), config)
+}
+
+fn pages(platform: &FakePlatform) -> usize {
+    platform.calls.lock().unwrap().iter().filter(|(_, call)| *call == "page").count()
+}
+
+#[tokio::test]
+async fn a_sync_past_its_deadline_fails_saying_so_and_calls_no_more() {
+    let store = FakeStore::default();
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    let platform = FakePlatform { hang: true, ..platform(main_branch(), Ok(Vec::new())) };
+    hanging_worker(&store, &platform, Duration::from_millis(200)).run_once().await.unwrap();
+    let message = store.failed.lock().unwrap()[0].message.clone();
+    assert!(message.starts_with("the sync took longer than"), "{message}");
+    assert!(store.completed.lock().unwrap().is_empty());
+    assert!(*store.renewals.lock().unwrap() > 0, "the lease was renewed while it ran");
+    let after = pages(&platform);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(pages(&platform), after, "the listing was dropped with the job");
+}
+
+#[tokio::test]
+async fn a_voided_lease_stops_the_sync_and_records_nothing() {
+    let store = FakeStore::default();
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    *store.lease.lock().unwrap() = Some(LeaseStatus::Voided);
+    let platform = FakePlatform { hang: true, ..platform(main_branch(), Ok(Vec::new())) };
+    hanging_worker(&store, &platform, Duration::from_secs(600)).run_once().await.unwrap();
+    assert!(store.failed.lock().unwrap().is_empty());
+    assert!(store.completed.lock().unwrap().is_empty());
+    assert_eq!(*store.released.lock().unwrap(), 0, "a voided claim is not ours to give back");
+}
+
+#[tokio::test]
+async fn a_paused_connection_stops_the_sync_and_gives_the_claim_back() {
+    let store = FakeStore::default();
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    *store.lease.lock().unwrap() = Some(LeaseStatus::Paused);
+    let platform = FakePlatform { hang: true, ..platform(main_branch(), Ok(Vec::new())) };
+    hanging_worker(&store, &platform, Duration::from_secs(600)).run_once().await.unwrap();
+    assert!(store.failed.lock().unwrap().is_empty());
+    assert_eq!(*store.released.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn stopping_the_worker_stops_running_syncs_and_gives_their_claims_back() {
+    let store = FakeStore::default();
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    let platform = FakePlatform { hang: true, ..platform(main_branch(), Ok(Vec::new())) };
+    let worker = hanging_worker(&store, &platform, Duration::from_secs(600));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move { worker.run(async { stopped.await.unwrap_or(()) }).await });
+    while pages(&platform) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    assert_eq!(*store.released.lock().unwrap(), 1);
+    assert!(store.failed.lock().unwrap().is_empty());
+}
+
+/// Records the sync outcomes reported.
+#[derive(Default)]
+struct Outcomes(Mutex<Vec<SyncOutcome>>);
+
+impl Telemetry for Outcomes {
+    fn sync_job(&self, outcome: SyncOutcome, _: Duration) {
+        self.0.lock().unwrap().push(outcome);
+    }
+    fn platform_call(&self, _: &'static str, _: Option<u16>, _: Duration) {}
+    fn rate_limit_wait(&self, _: &'static str, _: Duration) {}
+}
+
+#[tokio::test]
+async fn each_job_is_reported_with_its_outcome() {
+    let store = FakeStore::default();
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    let hanging = FakePlatform { hang: true, ..platform(main_branch(), Ok(Vec::new())) };
+    let outcomes = Arc::new(Outcomes::default());
+    let slow = hanging_worker(&store, &hanging, Duration::from_millis(100)).with_telemetry(outcomes.clone());
+    slow.run_once().await.unwrap();
+    let reset = now() + TimeDelta::minutes(20);
+    store.jobs.lock().unwrap().push(job(&keyring(), None, false));
+    let limited = platform(main_branch(), Err(PlatformError::RateLimited { platform: "GitHub", until: reset }));
+    worker(&store, &limited).with_telemetry(outcomes.clone()).run_once().await.unwrap();
+    assert_eq!(*outcomes.0.lock().unwrap(), [SyncOutcome::TimedOut, SyncOutcome::RateLimited]);
 }

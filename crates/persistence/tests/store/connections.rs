@@ -66,6 +66,9 @@ async fn create_and_get_round_trip_every_field(kind: Kind) {
     assert_eq!(stored[0].tenant_id, fx.tenant);
     assert_eq!(stored[0].project_id, fx.project);
     assert_eq!(stored[0].sealed, new.credentials.sealed);
+    assert_eq!(stored[0].platform, Platform::GitHub, "what the sealed value binds comes with it");
+    assert_eq!(stored[0].credential_kind, new.credentials.kind);
+    assert_eq!(stored[0].base_url, new.credentials.base_url);
 
     // Another project does not see it.
     let other = fx.other_project().await;
@@ -407,6 +410,18 @@ async fn reseal_only_replaces_the_value_read(kind: Kind) {
     let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
     assert_eq!((conn.version, conn.credentials.updated_at), (1, t0()));
     // The limit holds.
-    create(&fx, &["acme/b"], &[]).await;
+    let second = create(&fx, &["acme/b"], &[]).await;
     assert_eq!(fx.store.credentials_not_under("k3", 1).await.unwrap().len(), 1);
+
+    // Every row once, in id order, whatever its key; and the keys in use.
+    let first_page = fx.store.credentials_after(None, 1).await.unwrap();
+    assert_eq!(first_page.iter().map(|r| r.connection_id).collect::<Vec<_>>(), [id]);
+    let rest = fx.store.credentials_after(Some(id), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|r| r.connection_id).collect::<Vec<_>>(), [second]);
+    assert!(fx.store.credentials_after(Some(second), 10).await.unwrap().is_empty());
+    assert_eq!(fx.store.credential_key_ids().await.unwrap(), ["k1", "k2"]);
+    // A row that does not read back is passed over, even a whole page of them.
+    fx.exec(&format!("UPDATE repo_connections SET credential_kind = 'carrier-pigeon' WHERE id = '{id}'")).await;
+    let page = fx.store.credentials_after(None, 1).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.connection_id).collect::<Vec<_>>(), [second]);
 }

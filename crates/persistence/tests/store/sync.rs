@@ -2,10 +2,12 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sigsentry_domain::correlation::LineRange;
-use sigsentry_domain::{ConnectionId, CredentialKind, LookbackDays, Platform, RepoSyncStatus, SyncState};
+use sigsentry_domain::{
+    ConnectionId, CredentialKind, LookbackDays, Plan, Platform, ProjectId, RepoSyncStatus, SyncState, TenantId,
+};
 use sigsentry_ports::{
-    CachedPullRequest, ChangedFile, ConnectionStore, MergedPullRequest, NewCredentials, PullRequestQuery, SyncFailure,
-    SyncJob, SyncStore, SyncSuccess, TreeSnapshot,
+    AccountStore, CachedPullRequest, ChangedFile, ConnectionStore, LeaseStatus, MergedPullRequest, NewCredentials,
+    Project, PullRequestQuery, SyncFailure, SyncJob, SyncStore, SyncSuccess, Tenant, TreeSnapshot,
 };
 
 use crate::support::*;
@@ -28,6 +30,9 @@ for_both_backends!(
     the_listing_orders_filters_and_pages,
     next_due_says_when_the_first_repository_is,
     concurrent_deletes_and_results_neither_fail_nor_leave_rows,
+    leases_are_renewed_while_they_hold,
+    a_released_claim_is_pending_and_due_again,
+    claims_can_pass_over_tenants,
 );
 
 /// The worker's defaults: a ready repository is refreshed after 15 minutes; a claim holds 10.
@@ -717,4 +722,79 @@ async fn changed_lines_and_renames_are_kept_per_file(kind: Kind) {
     let mut expected = renaming.files.clone();
     expected.sort_by(|a, b| a.path.cmp(&b.path));
     assert_eq!(listed[0].pull_request.files, expected);
+}
+
+async fn leases_are_renewed_while_they_hold(kind: Kind) {
+    let fx = fixture(kind).await;
+    let id = create(&fx, &["acme/a", "acme/b"], &[]).await;
+    let jobs = claim_of(&fx, id, t0()).await;
+    let (a, b) = (job_for(&jobs, "acme/a"), job_for(&jobs, "acme/b"));
+    // Renewed past the first lease: a claim at its old end finds nothing due.
+    let renewed_until = t0() + secs(i64::from(LEASE) * 2);
+    assert_eq!(fx.store.renew_lease(a, renewed_until).await.unwrap(), LeaseStatus::Renewed);
+    let later = t0() + secs(i64::from(LEASE) + 1);
+    let taken: Vec<String> = claim_of(&fx, id, later).await.iter().map(|j| j.repository.to_string()).collect();
+    assert_eq!(taken, ["acme/b"], "the renewed lease holds; the other lapsed and was taken over");
+    assert_eq!(fx.store.renew_lease(b, renewed_until).await.unwrap(), LeaseStatus::Voided, "taken over");
+
+    // Paused: the lease still holds, but the job must stop.
+    let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
+    let mut pause = change_of(&conn, &["acme/a", "acme/b"]);
+    pause.is_active = false;
+    fx.store.update_connection(pause, 100).await.unwrap();
+    assert_eq!(fx.store.renew_lease(a, renewed_until).await.unwrap(), LeaseStatus::Paused);
+
+    // Invalidated, then deleted: gone.
+    assert!(fx.store.invalidate_cache(fx.project, id, t0()).await.unwrap());
+    assert_eq!(fx.store.renew_lease(a, renewed_until).await.unwrap(), LeaseStatus::Voided);
+    let other = create(&fx, &["acme/c"], &[]).await;
+    let jobs = claim_of(&fx, other, t0()).await;
+    assert!(fx.store.delete_connection(fx.project, other).await.unwrap());
+    assert_eq!(fx.store.renew_lease(&jobs[0], renewed_until).await.unwrap(), LeaseStatus::Voided);
+}
+
+async fn a_released_claim_is_pending_and_due_again(kind: Kind) {
+    let fx = fixture(kind).await;
+    let id = create(&fx, &["acme/a"], &[]).await;
+    let first = claim_of(&fx, id, t0()).await;
+    let done = success(vec![pr(1, t0(), &["a"])], window(), t0() + secs(1));
+    assert!(fx.store.complete_sync(&first[0], done).await.unwrap());
+    let running = claim_of(&fx, id, t0() + secs(INTERVAL + 10)).await;
+    assert!(fx.store.release_lease(&running[0]).await.unwrap());
+    assert!(!fx.store.release_lease(&running[0]).await.unwrap(), "no longer ours");
+    let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
+    assert_eq!(conn.sync[0].state, SyncState::Pending);
+    assert!(conn.sync[0].last_synced_at.is_some(), "the cache and its time stay");
+    let again = claim_of(&fx, id, t0() + secs(INTERVAL + 11)).await;
+    assert_eq!(again.len(), 1, "due at once");
+    assert_eq!(again[0].updated_since, first_mark(), "incremental, as before");
+}
+
+fn first_mark() -> Option<DateTime<Utc>> {
+    Some(t0() + secs(1) - secs(300))
+}
+
+async fn claims_can_pass_over_tenants(kind: Kind) {
+    let fx = fixture(kind).await;
+    let busy = create(&fx, &["acme/a", "acme/b"], &[]).await;
+    // Another tenant's connection.
+    let other_tenant = TenantId::from_uuid(uuid::Uuid::now_v7());
+    let other_project = ProjectId::from_uuid(uuid::Uuid::now_v7());
+    fx.store
+        .create_tenant(Tenant { id: other_tenant, name: "Other".into(), plan: Plan::Team, created_at: t0() })
+        .await
+        .unwrap();
+    let project = Project { id: other_project, tenant_id: other_tenant, name: "p".into(), created_at: t0() };
+    fx.store.create_project(project).await.unwrap();
+    let mut theirs = new_connection(&fx, conn_id(), &["acme/c"], &[]);
+    theirs.tenant_id = other_tenant;
+    theirs.project_id = other_project;
+    let theirs_id = theirs.id;
+    fx.store.create_connection(theirs, 100, None).await.unwrap();
+
+    let now = t0();
+    let jobs = fx.store.claim_due_except(now, now - secs(INTERVAL), LEASE, 10, &[fx.tenant]).await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.connection_id).collect::<Vec<_>>(), [theirs_id], "the busy tenant waits");
+    let jobs = fx.store.claim_due_except(now, now - secs(INTERVAL), LEASE, 10, &[]).await.unwrap();
+    assert!(jobs.len() == 2 && jobs.iter().all(|j| j.connection_id == busy), "then its turn comes");
 }

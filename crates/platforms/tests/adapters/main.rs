@@ -3,6 +3,7 @@
 
 mod common;
 
+mod answers_not_echoed;
 mod bitbucket;
 mod github;
 mod gitlab;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sigsentry_crypto::Keyring;
 use sigsentry_domain::{CredentialKind, Credentials, Plan, Platform};
 use sigsentry_persistence::AnyStore;
-use sigsentry_ports::{Aad, ConnectionStore, CredentialCipher, WebhookStore};
+use sigsentry_ports::{Aad, ConnectionStore, CredentialCipher, WebhookSecretAad, WebhookStore};
 use sigsentry_testdb::TestDb;
 
 const NEW_KEY: &str = "TkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXMDA=";
@@ -38,12 +38,30 @@ async fn rotate(url: &str) {
         .await;
     }
 
-    // Three credentials and the three connections' webhook secrets.
-    assert_eq!(reencrypt(url, app.dir.path())["resealed"], 6);
+    // One row as the release before the platform, kind and baseUrl were
+    // bound sealed it: it still opens once, here, and is bound on the way.
+    let store = AnyStore::open(url).await.unwrap();
+    let old_ring = Keyring::parse(TEST_MASTER_KEY).unwrap();
+    let row = store.credentials_not_under("no-such-key", 1).await.unwrap().remove(0);
+    let aad = Aad {
+        tenant_id: row.tenant_id,
+        project_id: row.project_id,
+        connection_id: row.connection_id,
+        platform: row.platform,
+        credential_kind: row.credential_kind,
+        base_url: row.base_url.clone(),
+    };
+    let plain = old_ring.open(&row.sealed, &aad).unwrap();
+    let v1 = old_ring.seal_v1_for_tests(&plain, &aad).unwrap();
+    assert!(old_ring.open(&v1, &aad).is_err(), "a version-1 value does not open as version 2");
+    assert!(store.reseal_credentials(row.connection_id, &row.sealed, v1).await.unwrap());
+
+    let report = reencrypt(url, app.dir.path());
+    // Three credentials (one of them rebound) and the three connections' webhook secrets.
+    assert_eq!((report["resealed"].as_u64(), report["rebound"].as_u64()), (Some(6), Some(1)), "{report}");
     assert_eq!(reencrypt(url, app.dir.path())["resealed"], 0, "a second run finds nothing to do");
 
     // Only the new key is needed now: every credential opens with it alone.
-    let store = AnyStore::open(url).await.unwrap();
     let only_new = Keyring::parse(&format!("new:{NEW_KEY}")).unwrap();
     let rows = store.credentials_not_under("no-such-key", 100).await.unwrap();
     assert_eq!(rows.len(), 3);
@@ -51,7 +69,14 @@ async fn rotate(url: &str) {
         .iter()
         .map(|row| {
             assert_eq!(row.sealed.key_id, "new");
-            let aad = Aad { tenant_id: row.tenant_id, project_id: row.project_id, connection_id: row.connection_id };
+            let aad = Aad {
+                tenant_id: row.tenant_id,
+                project_id: row.project_id,
+                connection_id: row.connection_id,
+                platform: row.platform,
+                credential_kind: row.credential_kind,
+                base_url: row.base_url.clone(),
+            };
             let plain = only_new.open(&row.sealed, &aad).unwrap();
             let creds =
                 Credentials::from_sealed_plaintext(Platform::GitHub, CredentialKind::Token, None, &plain).unwrap();
@@ -67,8 +92,9 @@ async fn rotate(url: &str) {
     assert_eq!(secrets.len(), 3);
     for row in &secrets {
         assert_eq!(row.sealed.key_id, "new");
-        let aad = Aad { tenant_id: row.tenant_id, project_id: row.project_id, connection_id: row.connection_id };
-        let plain = only_new.open(&row.sealed, &aad).unwrap();
+        let aad =
+            WebhookSecretAad { tenant_id: row.tenant_id, project_id: row.project_id, connection_id: row.connection_id };
+        let plain = only_new.open_webhook_secret(&row.sealed, &aad).unwrap();
         assert!(plain.starts_with(b"ss_whsec_"));
     }
 }

@@ -58,6 +58,11 @@ fn free_port() -> u16 {
 impl Cluster {
     /// A free-plan tenant (quota 5), a project, a key, and two servers.
     pub async fn start(store: Store, dir: &Path) -> Cluster {
+        Self::start_with(store, dir, 2, &[]).await
+    }
+
+    /// Likewise with `servers` servers, each with `env` added to its environment.
+    pub async fn start_with(store: Store, dir: &Path, servers: usize, env: &[(&str, &str)]) -> Cluster {
         let tenant = cli_json(&store, dir, &["tenant", "create", "--name", "acme", "--plan", "free"]);
         let tenant = tenant["id"].as_str().unwrap();
         let project = cli_json(&store, dir, &["project", "create", "--tenant", tenant, "--name", "p"]);
@@ -69,9 +74,10 @@ impl Cluster {
         );
         let mut children = Vec::new();
         let mut bases = Vec::new();
-        for _ in 0..2 {
+        for _ in 0..servers {
             let port = free_port();
             let child = command(&store, dir)
+                .envs(env.iter().copied())
                 .arg("serve")
                 .env("SIGSENTRY_LISTEN", format!("127.0.0.1:{port}"))
                 .stdout(Stdio::null())
@@ -90,6 +96,23 @@ impl Cluster {
             }
         }
         Cluster { bases, key: key["key"].as_str().unwrap().to_owned(), children, client }
+    }
+
+    /// Server `i`'s process id.
+    pub fn pid(&self, i: usize) -> u32 {
+        self.children[i].id()
+    }
+
+    /// Server `i`'s peak resident set so far (`VmHWM`), in KiB (Linux).
+    pub fn peak_rss_kib(&self, i: usize) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid(i))).unwrap();
+        let line = status.lines().find(|line| line.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// A request to server `i` with the tenant's key.
+    pub fn request(&self, i: usize, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.bases[i])).bearer_auth(&self.key)
     }
 
     async fn post(&self, i: usize, body: Value, idempotency_key: Option<&str>) -> (u16, Value) {

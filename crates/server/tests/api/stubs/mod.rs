@@ -12,6 +12,8 @@
 //! behind their redirects.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod hostile;
+
 use std::collections::BTreeSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::TcpListener;
