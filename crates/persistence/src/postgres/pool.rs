@@ -111,7 +111,17 @@ impl PgTarget {
                 }
                 Err(e) => return Err(bad(e)),
             };
-            AsyncPgConnection::try_from_client_and_connection(client, connection).await
+            let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection).await?;
+            // Plan every execution with its values. diesel-async caches
+            // prepared statements, and after five runs PostgreSQL may switch
+            // to a generic plan that ignores them: correlation's "changes to
+            // these files" then walked every PR of the window through the
+            // merged_at index (15 ms -> 150 ms on the bench's cache). Planning
+            // these small queries costs far less than one bad plan.
+            diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, "SET plan_cache_mode = force_custom_plan")
+                .await
+                .map_err(|e| ConnectionError::BadConnection(format!("cannot set plan_cache_mode: {e}")))?;
+            Ok(conn)
         })
         .await;
         opened.unwrap_or_else(|_| {
