@@ -11,11 +11,12 @@ mod cache;
 mod connections;
 mod correlate;
 mod errors;
+mod keeper;
 mod reencrypt;
 mod service;
 mod sync;
 
-use sigsentry_domain::{BaseUrlPolicy, QuotaTable};
+use sigsentry_domain::{BaseUrlPolicy, QuotaTable, RenewalSetup};
 use sigsentry_ports::{Clock, CredentialCipher, Store};
 
 pub use accounts::{AccountError, CreatedKey, FirstRun};
@@ -44,6 +45,9 @@ pub struct ServiceConfig {
     pub idempotency_lease_secs: u32,
     /// Seconds a completed idempotent response is kept (at least a day).
     pub idempotency_retention_secs: u32,
+    /// Which self-renewing credential kinds the operator configured; the
+    /// others are refused when set.
+    pub renewal: RenewalSetup,
 }
 
 impl Default for ServiceConfig {
@@ -53,6 +57,7 @@ impl Default for ServiceConfig {
             base_url_policy: BaseUrlPolicy::default(),
             idempotency_lease_secs: 60,
             idempotency_retention_secs: 24 * 60 * 60,
+            renewal: RenewalSetup::default(),
         }
     }
 }

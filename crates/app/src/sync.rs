@@ -3,6 +3,7 @@
 //! repository is claimed with a lease before it is touched.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -10,9 +11,11 @@ use futures_util::StreamExt;
 use ring::rand::{SecureRandom, SystemRandom};
 use sigsentry_domain::{Credentials, next_attempt_at};
 use sigsentry_ports::{
-    Aad, Clock, CredentialCipher, PlatformClient, PlatformError, PlatformSession, PullRequestWindow, StoreError,
-    SyncFailure, SyncJob, SyncStore, SyncSuccess, TreeSnapshot,
+    Aad, Clock, CredentialCipher, CredentialStore, PlatformClient, PlatformError, PlatformSession, PullRequestWindow,
+    StoreError, SyncFailure, SyncJob, SyncStore, SyncSuccess, TreeSnapshot,
 };
+
+use crate::keeper::{StoreKeeper, StoredCredentials};
 
 /// How the worker paces itself.
 #[derive(Debug, Clone)]
@@ -55,7 +58,7 @@ pub struct SyncWorker<S, C, K, P> {
     config: SyncConfig,
 }
 
-impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<S, C, K, P> {
+impl<S: SyncStore + CredentialStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<S, C, K, P> {
     /// Wires a worker.
     pub fn new(store: S, cipher: C, clock: K, platform: P, config: SyncConfig) -> Self {
         Self { store, cipher, clock, platform, config }
@@ -114,7 +117,11 @@ impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<
 
     async fn sync_one(&self, job: SyncJob) {
         let started = self.clock.now();
-        let outcome = self.fetch(&job, started).await;
+        let keeper = Arc::new(self.keeper(&job));
+        let outcome = self.fetch(&job, started, keeper.clone()).await;
+        if let Err(error) = keeper.record().await {
+            tracing::warn!(%error, connection_id = %job.connection_id, "could not record what the sync learnt of the credentials");
+        }
         let recorded = match outcome {
             Ok(success) => {
                 let fetched = success.pull_requests.len();
@@ -150,9 +157,27 @@ impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<
         }
     }
 
-    async fn fetch(&self, job: &SyncJob, started: DateTime<Utc>) -> Result<SyncSuccess, SyncError> {
+    /// The keeper of the job's credentials: the session reports to it and renews through it.
+    fn keeper(&self, job: &SyncJob) -> StoreKeeper<S, C, K> {
+        let stored = StoredCredentials {
+            connection_id: job.connection_id,
+            aad: Aad { tenant_id: job.tenant_id, project_id: job.project_id, connection_id: job.connection_id },
+            platform: job.platform,
+            kind: job.credential_kind,
+            base_url: job.base_url.clone(),
+            set_at: job.credentials_set_at,
+        };
+        StoreKeeper::new(self.store.clone(), self.cipher.clone(), self.clock.clone(), stored, job.sealed.clone())
+    }
+
+    async fn fetch(
+        &self,
+        job: &SyncJob,
+        started: DateTime<Utc>,
+        keeper: Arc<StoreKeeper<S, C, K>>,
+    ) -> Result<SyncSuccess, SyncError> {
         // One platform session for the whole job: the credentials are read once.
-        let session = self.platform.open(self.open_credentials(job)?).await?;
+        let session = self.platform.open_kept(self.open_credentials(job)?, keeper).await?;
         let info = session.repository(&job.repository).await?;
         // The files at the default branch, unless it has not moved since the
         // stored list; an empty repository has no branch and no files.

@@ -63,6 +63,21 @@ diesel::table! {
         version -> BigInt,
         created_at -> UtcTime,
         updated_at -> UtcTime,
+        github_installation_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{Id, UtcTime};
+
+    credential_states (connection_id) {
+        connection_id -> Id,
+        expires_at -> Nullable<UtcTime>,
+        last_use -> Text,
+        last_use_at -> Nullable<UtcTime>,
+        renewal_holder -> Nullable<Id>,
+        renewal_until -> Nullable<UtcTime>,
     }
 }
 
@@ -171,6 +186,7 @@ diesel::joinable!(connection_repositories -> repo_connections (connection_id));
 diesel::joinable!(service_mappings -> repo_connections (connection_id));
 diesel::joinable!(pull_requests -> repo_connections (connection_id));
 diesel::joinable!(repository_files -> repo_connections (connection_id));
+diesel::joinable!(credential_states -> repo_connections (connection_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -183,4 +199,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     pull_requests,
     pull_request_files,
     repository_files,
+    credential_states,
 );

@@ -147,6 +147,11 @@ impl PlatformClient for PlatformClients {
                 let api = self.api(bitbucket::PLATFORM, &inner.bitbucket_api, None, "", auth)?;
                 AnySession::Bitbucket(BitbucketSession::new(api))
             }
+            Credentials::GitHubApp { .. } | Credentials::GitLabOAuth { .. } | Credentials::BitbucketOAuth { .. } => {
+                let platform = credentials.platform().display_name();
+                let detail = "these credentials cannot be used by this build".to_owned();
+                return Err(PlatformError::Unexpected { platform, detail });
+            }
         };
         Ok(Session(session))
     }

@@ -85,6 +85,7 @@ fn service_config(config: &Config) -> ServiceConfig {
     ServiceConfig {
         quotas: config.quotas,
         base_url_policy: BaseUrlPolicy { allow_private: config.allow_private_base_urls },
+        renewal: config.renewal.setup(),
         ..ServiceConfig::default()
     }
 }

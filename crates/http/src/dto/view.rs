@@ -4,7 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 use sigsentry_app::CachedPullRequest;
-use sigsentry_domain::{CredentialKind, Platform, RepoConnection, ServiceMapping, SyncState};
+use sigsentry_domain::{CredentialKind, CredentialStatus, Platform, RepoConnection, ServiceMapping, SyncState};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::{PartialSchema, ToSchema};
@@ -65,6 +65,10 @@ pub enum CredentialKindName {
     AppPassword,
     /// An Atlassian account email and API token (Bitbucket).
     ApiToken,
+    /// An installation of the server's GitHub App (GitHub).
+    GithubApp,
+    /// OAuth 2.0 tokens the server refreshes (GitLab, Bitbucket).
+    Oauth,
 }
 
 impl From<CredentialKind> for CredentialKindName {
@@ -73,6 +77,39 @@ impl From<CredentialKind> for CredentialKindName {
             CredentialKind::Token => Self::Token,
             CredentialKind::AppPassword => Self::AppPassword,
             CredentialKind::ApiToken => Self::ApiToken,
+            CredentialKind::GitHubApp => Self::GithubApp,
+            CredentialKind::OAuth => Self::Oauth,
+        }
+    }
+}
+
+/// Whether the credentials work, the first that applies: `rejected` (the
+/// platform refused them before any known expiry: revoked, refresh refused,
+/// App installation removed or suspended), `expired`, `expiring` (within 7
+/// days), `valid` (the last use worked), `unknown` (not used yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialStatusName {
+    /// The last use worked and no expiry is near.
+    Valid,
+    /// They expire within 7 days.
+    Expiring,
+    /// Their known expiry has passed.
+    Expired,
+    /// The platform refused them before any known expiry.
+    Rejected,
+    /// Not used yet.
+    Unknown,
+}
+
+impl From<CredentialStatus> for CredentialStatusName {
+    fn from(status: CredentialStatus) -> Self {
+        match status {
+            CredentialStatus::Valid => Self::Valid,
+            CredentialStatus::Expiring => Self::Expiring,
+            CredentialStatus::Expired => Self::Expired,
+            CredentialStatus::Rejected => Self::Rejected,
+            CredentialStatus::Unknown => Self::Unknown,
         }
     }
 }
@@ -112,6 +149,12 @@ pub struct CredentialSummaryView {
     pub hint: Option<String>,
     /// When the credentials were last set.
     pub updated_at: Timestamp,
+    /// When the credentials given stop working, if known. `null` while the
+    /// server renews them by itself (`githubApp`, `oauth`), or when the
+    /// platform does not tell (Bitbucket).
+    pub expires_at: Option<Timestamp>,
+    /// Whether they work.
+    pub status: CredentialStatusName,
 }
 
 /// A service mapping as returned.
@@ -186,8 +229,9 @@ pub struct ConnectionView {
     pub updated_at: Timestamp,
 }
 
-impl From<&RepoConnection> for ConnectionView {
-    fn from(c: &RepoConnection) -> Self {
+impl ConnectionView {
+    /// The view of `c`, its credentials' status computed at `now`.
+    pub fn new(c: &RepoConnection, now: DateTime<Utc>) -> Self {
         Self {
             id: *c.id.as_uuid(),
             project_id: *c.project_id.as_uuid(),
@@ -197,6 +241,8 @@ impl From<&RepoConnection> for ConnectionView {
                 kind: c.credentials.kind.into(),
                 hint: c.credentials.hint.clone(),
                 updated_at: Timestamp(c.credentials.updated_at),
+                expires_at: c.credentials.health.expires_at.map(Timestamp),
+                status: c.credentials.health.status(now).into(),
             },
             repositories: c.repositories.iter().map(|r| r.as_str().to_owned()).collect(),
             service_mappings: c.service_mappings.iter().map(Into::into).collect(),

@@ -22,6 +22,10 @@ const IDEMPOTENCY_HEADER: &str = "idempotency-key";
             pattern = r"^c1[A-Za-z0-9_-]{21}[AQgw]$"),
         ("platform" = Option<crate::dto::PlatformName>, Query, description = "only this platform"),
         ("isActive" = Option<bool>, Query, description = "only active (true) or paused (false) connections"),
+        ("credentialStatus" = Option<String>, Query,
+            description = "only connections whose credentials have one of these statuses, comma-separated \
+                (`expiring,expired,rejected`: those that need a person)",
+            pattern = r"^(?:valid|expiring|expired|rejected|unknown)(?:,(?:valid|expiring|expired|rejected|unknown))*$"),
         crate::openapi::ProjectHeader,
     ),
     responses(
@@ -36,7 +40,8 @@ pub async fn list_connections<A: CodeReposApi>(
     query: ConnectionQuery,
 ) -> Result<HttpResponse, ApiError> {
     let page = ctx.service.list_connections(ctx.scope, query.0).await?;
-    let data = page.items.iter().map(ConnectionView::from).collect();
+    let now = ctx.service.now();
+    let data = page.items.iter().map(|c| ConnectionView::new(c, now)).collect();
     Ok(HttpResponse::Ok().json(Page::of(data, page.next_cursor)))
 }
 
@@ -54,7 +59,7 @@ pub async fn get_connection<A: CodeReposApi>(
     id: ConnectionPath,
 ) -> Result<HttpResponse, ApiError> {
     let connection = ctx.service.get_connection(ctx.scope, id.0).await?;
-    Ok(ok(ConnectionView::from(&connection)))
+    Ok(ok(ConnectionView::new(&connection, ctx.service.now())))
 }
 
 /// What makes two requests "the same" for an idempotency key: the method,
@@ -123,11 +128,12 @@ pub async fn create_connection<A: CodeReposApi>(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
     let idempotency = key.map(|key| Fingerprinted { key, canonical_request: canonical_request(&req, &body.value) });
+    let now = ctx.service.now();
     let outcome = ctx
         .service
-        .create_connection(ctx.scope, body.body.into(), idempotency, |connection| StoredResponse {
+        .create_connection(ctx.scope, body.body.into(), idempotency, move |connection| StoredResponse {
             status: 201,
-            body: serde_json::to_string(&Envelope::of(ConnectionView::from(connection))).unwrap_or_default(),
+            body: serde_json::to_string(&Envelope::of(ConnectionView::new(connection, now))).unwrap_or_default(),
             location: Some(format!("/v1/config/repos/{}", connection.id)),
         })
         .await?;
