@@ -4,6 +4,7 @@
 mod common;
 
 mod bitbucket;
+mod credentials;
 mod github;
 mod gitlab;
 mod outbound_safety;

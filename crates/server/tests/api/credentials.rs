@@ -149,3 +149,144 @@ async fn statuses_follow_the_clock_and_the_list_finds_those_that_need_a_person()
         assert_eq!(error_fields(&error, "VALIDATION_ERROR"), ["credentialStatus"], "{bad}");
     }
 }
+
+mod synced {
+    //! What the sync learns and renews, against the platforms' stub.
+    use std::time::{Duration, Instant};
+
+    use chrono::{TimeDelta, Utc};
+    use serde_json::{Value, json};
+    use sigsentry_domain::Plan;
+    use sigsentry_server::startup::{WorkerHandle, worker};
+
+    use super::renewal_env;
+    use crate::common::{TestApp, parts};
+    use crate::stubs::Stub;
+
+    const TOKEN: &str = "ghp_credentialsync0000000001";
+    const GITLAB_TOKEN: &str = "glpat-credentialsync00000001";
+
+    async fn app_with_worker(stub: &Stub) -> (TestApp, WorkerHandle) {
+        let env = stub.env();
+        let mut extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        extra.extend(renewal_env());
+        let app = TestApp::spawn_with(Plan::Team, &extra).await;
+        let handle = WorkerHandle::spawn(worker(&app.config, &app.services).unwrap());
+        (app, handle)
+    }
+
+    async fn settled(app: &TestApp, id: &str, state: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let conn = app.connection(id).await;
+            if conn["sync"].as_array().unwrap().iter().all(|s| s["state"] == state) {
+                return conn;
+            }
+            assert!(Instant::now() < deadline, "never reached {state}: {conn}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_sync_learns_when_tokens_expire_and_when_they_are_refused() {
+        let stub = Stub::start();
+        let expiry = Utc::now() + TimeDelta::days(3);
+        {
+            let mut state = stub.state.lock().unwrap();
+            state.accepted = vec![TOKEN.to_owned(), GITLAB_TOKEN.to_owned()];
+            state.github_token_expiration = Some(expiry.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+            state.gitlab_token_expires_on = Some("2099-01-01".to_owned());
+        }
+        let (app, worker) = app_with_worker(&stub).await;
+        let github = app
+            .create(&json!({"platform": "github", "credentials": {"token": TOKEN}, "repositories": ["acme/api"]}))
+            .await;
+        let conn = settled(&app, &github, "ready").await;
+        assert_eq!(conn["credentials"]["status"], "expiring", "{conn}");
+        let shown = conn["credentials"]["expiresAt"].as_str().unwrap();
+        assert_eq!(shown, expiry.format("%Y-%m-%dT%H:%M:%S.000Z").to_string());
+
+        let gitlab = app
+            .create(&json!({"platform": "gitlab", "credentials": {"token": GITLAB_TOKEN}, "repositories": ["acme/platform/api"]}))
+            .await;
+        let conn = settled(&app, &gitlab, "ready").await;
+        assert_eq!(conn["credentials"]["status"], "valid");
+        assert_eq!(conn["credentials"]["expiresAt"], "2099-01-01T00:00:00.000Z");
+
+        let revoked = app
+            .create(&json!({"platform": "github", "credentials": {"token": "ghp_revokedtoken000000000001"}, "repositories": ["acme/other"]}))
+            .await;
+        let conn = settled(&app, &revoked, "error").await;
+        assert_eq!(conn["credentials"]["status"], "rejected");
+        assert_eq!(conn["sync"][0]["error"], "GitHub rejected the credentials (401)");
+        let (_, listed) = parts(app.get("/v1/config/repos?credentialStatus=expiring,expired,rejected").await).await;
+        let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, [github.as_str(), revoked.as_str()]);
+        worker.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn app_installations_sync_and_a_removed_one_is_rejected() {
+        let stub = Stub::start();
+        {
+            let mut state = stub.state.lock().unwrap();
+            state.installations = vec![77];
+            // Installation tokens carry the header too: not the user's expiry.
+            state.github_token_expiration = Some("2026-12-02 10:00:00 UTC".to_owned());
+        }
+        let (app, worker) = app_with_worker(&stub).await;
+        let id = app
+            .create(&json!({"platform": "github", "credentials": {"installationId": 77}, "repositories": ["acme/api"]}))
+            .await;
+        let conn = settled(&app, &id, "ready").await;
+        assert_eq!(
+            (conn["credentials"]["status"].clone(), conn["credentials"]["expiresAt"].clone()),
+            (json!("valid"), Value::Null)
+        );
+        let removed = app
+            .create(
+                &json!({"platform": "github", "credentials": {"installationId": 78}, "repositories": ["acme/other"]}),
+            )
+            .await;
+        let conn = settled(&app, &removed, "error").await;
+        assert_eq!(conn["credentials"]["status"], "rejected", "{conn}");
+        worker.stop().await;
+        assert_eq!(stub.requests_to("/app/installations/78/access_tokens"), 1, "no retry loop");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn oauth_grants_are_renewed_by_the_sync_and_kept_sealed() {
+        let stub = Stub::start();
+        stub.state.lock().unwrap().oauth.live = vec!["oauth-user-refresh-000001".to_owned()];
+        let (app, worker) = app_with_worker(&stub).await;
+        let expires_at = (Utc::now() + TimeDelta::minutes(1)).to_rfc3339();
+        let id = app
+            .create(&json!({
+                "platform": "gitlab",
+                "credentials": {"oauth": {"accessToken": "oauth-user-access-000001", "refreshToken": "oauth-user-refresh-000001", "expiresAt": expires_at}},
+                "repositories": ["acme/platform/api"],
+            }))
+            .await;
+        let conn = settled(&app, &id, "ready").await;
+        assert_eq!(conn["credentials"]["status"], "valid");
+        assert_eq!(conn["credentials"]["expiresAt"], Value::Null);
+        // Synced again: the renewed grant, read back from the store, still works.
+        let (status, _) =
+            parts(app.request(reqwest::Method::POST, &format!("/v1/config/repos/{id}/sync")).send().await.unwrap())
+                .await;
+        assert_eq!(status, 202);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        settled(&app, &id, "ready").await;
+        worker.stop().await;
+        let oauth = &stub.state.lock().unwrap().oauth;
+        assert_eq!(oauth.spent, ["oauth-user-refresh-000001"], "refreshed once, before expiry");
+        assert!(oauth.reused.is_empty());
+        // The rotated refresh token is stored, sealed: not in the database file in clear.
+        let dump = std::fs::read(&app.db_path).unwrap();
+        let wal = std::fs::read(app.db_path.with_extension("db-wal")).unwrap_or_default();
+        for bytes in [dump, wal] {
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains("oauth-stub-refresh-0001") && !text.contains("oauth-stub-access-0001"));
+        }
+    }
+}
