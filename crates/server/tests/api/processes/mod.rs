@@ -58,7 +58,12 @@ fn free_port() -> u16 {
 impl Cluster {
     /// A free-plan tenant (quota 5), a project, a key, and two servers.
     pub async fn start(store: Store, dir: &Path) -> Cluster {
-        let tenant = cli_json(&store, dir, &["tenant", "create", "--name", "acme", "--plan", "free"]);
+        Self::start_with(store, dir, "free", &[]).await
+    }
+
+    /// A tenant on `plan`, a project, a key, and two servers with `env` set.
+    pub async fn start_with(store: Store, dir: &Path, plan: &str, env: &[(&str, String)]) -> Cluster {
+        let tenant = cli_json(&store, dir, &["tenant", "create", "--name", "acme", "--plan", plan]);
         let tenant = tenant["id"].as_str().unwrap();
         let project = cli_json(&store, dir, &["project", "create", "--tenant", tenant, "--name", "p"]);
         let project = project["id"].as_str().unwrap();
@@ -72,6 +77,7 @@ impl Cluster {
         for _ in 0..2 {
             let port = free_port();
             let child = command(&store, dir)
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
                 .arg("serve")
                 .env("SIGSENTRY_LISTEN", format!("127.0.0.1:{port}"))
                 .stdout(Stdio::null())
@@ -90,6 +96,18 @@ impl Cluster {
             }
         }
         Cluster { bases, key: key["key"].as_str().unwrap().to_owned(), children, client }
+    }
+
+    /// `method path` on process `i`, with the cluster's key.
+    pub async fn send(&self, i: usize, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request =
+            self.client.request(method, format!("{}{path}", self.bases[i % self.bases.len()])).bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     async fn post(&self, i: usize, body: Value, idempotency_key: Option<&str>) -> (u16, Value) {
