@@ -510,6 +510,41 @@ mod tests {
     }
 
     #[test]
+    fn renewable_credentials_round_trip_and_show_no_secret() {
+        let tokens = OAuthTokens {
+            access_token: Secret::new("oauth-access-secretvalue-1234".into()).unwrap(),
+            refresh_token: Secret::new("oauth-refresh-secretvalue-5678".into()).unwrap(),
+            expires_at: DateTime::<Utc>::UNIX_EPOCH + TimeDelta::days(20_000),
+        };
+        let app = Credentials::GitHubApp { installation_id: InstallationId::new(42).unwrap(), base_url: None };
+        let gitlab = Credentials::GitLabOAuth { tokens: tokens.clone(), base_url: None };
+        let bitbucket = Credentials::BitbucketOAuth { tokens: tokens.clone() };
+        for (creds, platform) in
+            [(&app, Platform::GitHub), (&gitlab, Platform::GitLab), (&bitbucket, Platform::Bitbucket)]
+        {
+            let bytes = creds.sealed_plaintext();
+            let back = Credentials::from_sealed_plaintext(platform, creds.kind(), None, &bytes).unwrap();
+            assert_eq!(&back, creds);
+            let printed = format!("{creds:?}");
+            assert!(!printed.contains("secretvalue"), "{printed}");
+        }
+        assert!(
+            Credentials::from_sealed_plaintext(
+                Platform::GitHub,
+                CredentialKind::OAuth,
+                None,
+                &gitlab.sealed_plaintext()
+            )
+            .is_err()
+        );
+        assert_eq!(gitlab.with_oauth(tokens.clone()).map(|c| c.kind()), Some(CredentialKind::OAuth));
+        assert_eq!(app.with_oauth(tokens.clone()), None);
+        assert!(tokens.due(tokens.expires_at - TimeDelta::minutes(4), RENEW_BEFORE));
+        assert!(!tokens.due(tokens.expires_at - TimeDelta::minutes(6), RENEW_BEFORE));
+        assert!(InstallationId::new(0).is_err() && InstallationId::new(-1).is_err());
+    }
+
+    #[test]
     fn emails() {
         assert!(email("dev@acme.io".into()).is_ok());
         for bad in ["dev", "@acme.io", "dev@acme", "dev@@acme.io", "d ev@acme.io"] {
