@@ -206,3 +206,178 @@ impl<S: CredentialStore, C: CredentialCipher, K: Clock> CredentialKeeper for Sto
         Box::pin(self.renew(seen, exchange))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use sigsentry_crypto::Keyring;
+    use sigsentry_domain::{ProjectId, Secret, TenantId};
+    use sigsentry_ports::SystemClock;
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// A store whose claims are scripted, recording how renewals end.
+    #[derive(Clone, Default)]
+    struct Scripted {
+        claims: Arc<Mutex<VecDeque<RenewalClaim>>>,
+        finished: Arc<Mutex<Vec<RenewalOutcome>>>,
+        abandoned: Arc<Mutex<u32>>,
+    }
+
+    impl CredentialStore for Scripted {
+        async fn record_credential_use(
+            &self,
+            _: ConnectionId,
+            _: DateTime<Utc>,
+            _: CredentialReport,
+            _: DateTime<Utc>,
+        ) -> Result<bool, StoreError> {
+            Ok(true)
+        }
+
+        async fn claim_renewal(
+            &self,
+            _: ConnectionId,
+            _: &SealedSecret,
+            _: Uuid,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+        ) -> Result<RenewalClaim, StoreError> {
+            Ok(self.claims.lock().unwrap().pop_front().expect("a scripted claim"))
+        }
+
+        async fn finish_renewal(
+            &self,
+            _: ConnectionId,
+            _: Uuid,
+            outcome: RenewalOutcome,
+            _: DateTime<Utc>,
+        ) -> Result<bool, StoreError> {
+            self.finished.lock().unwrap().push(outcome);
+            Ok(true)
+        }
+
+        async fn abandon_renewal(&self, _: ConnectionId, _: Uuid) -> Result<(), StoreError> {
+            *self.abandoned.lock().unwrap() += 1;
+            Ok(())
+        }
+    }
+
+    /// A token endpoint answering from a script, counting the refresh tokens it is sent.
+    struct Endpoint {
+        answer: Result<OAuthTokens, RefreshError>,
+        spent: Mutex<Vec<String>>,
+    }
+
+    impl OAuthExchange for Endpoint {
+        fn exchange<'a>(
+            &'a self,
+            refresh_token: &'a sigsentry_domain::Secret,
+        ) -> BoxFuture<'a, Result<OAuthTokens, RefreshError>> {
+            self.spent.lock().unwrap().push(refresh_token.expose().to_owned());
+            Box::pin(async move { self.answer.clone() })
+        }
+    }
+
+    fn grant(n: u32, expires_in: TimeDelta) -> OAuthTokens {
+        OAuthTokens {
+            access_token: Secret::new(format!("access-{n}")).unwrap(),
+            refresh_token: Secret::new(format!("refresh-{n}")).unwrap(),
+            expires_at: Utc::now() + expires_in,
+        }
+    }
+
+    struct Fixture {
+        store: Scripted,
+        cipher: Keyring,
+        keeper: StoreKeeper<Scripted, Keyring, SystemClock>,
+        stored: StoredCredentials,
+    }
+
+    fn fixture(claims: Vec<RenewalClaim>, seen: &OAuthTokens) -> Fixture {
+        let store = Scripted::default();
+        store.claims.lock().unwrap().extend(claims);
+        let cipher = Keyring::from_keys(vec![("k1".to_owned(), [7; 32])]).unwrap();
+        let connection_id = ConnectionId::from_uuid(Uuid::now_v7());
+        let aad = Aad {
+            tenant_id: TenantId::from_uuid(Uuid::now_v7()),
+            project_id: ProjectId::from_uuid(Uuid::now_v7()),
+            connection_id,
+        };
+        let stored = StoredCredentials {
+            connection_id,
+            aad,
+            platform: Platform::GitLab,
+            kind: CredentialKind::OAuth,
+            base_url: None,
+            set_at: Utc::now(),
+        };
+        let sealed = seal(&cipher, &stored, seen);
+        let keeper = StoreKeeper::new(store.clone(), cipher.clone(), SystemClock, stored.clone(), sealed);
+        Fixture { store, cipher, keeper, stored }
+    }
+
+    fn seal(cipher: &Keyring, stored: &StoredCredentials, tokens: &OAuthTokens) -> SealedSecret {
+        let credentials = Credentials::GitLabOAuth { tokens: tokens.clone(), base_url: None };
+        cipher.seal(&credentials.sealed_plaintext(), &stored.aad).unwrap()
+    }
+
+    fn endpoint(answer: Result<OAuthTokens, RefreshError>) -> Endpoint {
+        Endpoint { answer, spent: Mutex::new(Vec::new()) }
+    }
+
+    #[tokio::test]
+    async fn the_holder_spends_the_refresh_token_once_and_stores_the_rotated_grant() {
+        let seen = grant(1, TimeDelta::minutes(1));
+        let fx = fixture(vec![RenewalClaim::Claimed], &seen);
+        let renewed = grant(2, TimeDelta::hours(2));
+        let endpoint = endpoint(Ok(renewed.clone()));
+        assert_eq!(fx.keeper.renew_oauth(&seen, &endpoint).await.unwrap(), renewed);
+        assert_eq!(*endpoint.spent.lock().unwrap(), ["refresh-1"]);
+        let finished = fx.store.finished.lock().unwrap().clone();
+        let [RenewalOutcome::Renewed(sealed)] = finished.as_slice() else { panic!("{finished:?}") };
+        let (_, stored) = fx.keeper.open_grant(sealed).unwrap();
+        assert_eq!(stored, renewed, "the rotated refresh token replaces the spent one, sealed");
+    }
+
+    #[tokio::test]
+    async fn a_waiter_uses_what_the_holder_stored_without_spending_anything() {
+        let seen = grant(1, TimeDelta::minutes(1));
+        let fx0 = fixture(Vec::new(), &seen);
+        let newer = grant(2, TimeDelta::hours(2));
+        let newer_sealed = seal(&fx0.cipher, &fx0.stored, &newer);
+        fx0.store.claims.lock().unwrap().extend([RenewalClaim::Busy(Utc::now()), RenewalClaim::Changed(newer_sealed)]);
+        let endpoint = endpoint(Err(RefreshError::Refused { platform: "GitLab", reason: "invalid_grant".into() }));
+        assert_eq!(fx0.keeper.renew_oauth(&seen, &endpoint).await.unwrap(), newer);
+        assert!(endpoint.spent.lock().unwrap().is_empty());
+        assert!(fx0.store.finished.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refused_refresh_rejects_the_credentials_and_is_not_tried_again() {
+        let seen = grant(1, TimeDelta::minutes(1));
+        let fx = fixture(vec![RenewalClaim::Claimed, RenewalClaim::Refused], &seen);
+        let endpoint = endpoint(Err(RefreshError::Refused { platform: "GitLab", reason: "invalid_grant".into() }));
+        let rejected = PlatformError::CredentialsRejected { platform: "GitLab", status: 400 };
+        assert_eq!(fx.keeper.renew_oauth(&seen, &endpoint).await.unwrap_err(), rejected);
+        assert_eq!(*fx.store.finished.lock().unwrap(), [RenewalOutcome::Refused { expires_at: seen.expires_at }]);
+        assert_eq!(fx.keeper.report.lock().unwrap().outcome, Some(CredentialUse::Refused));
+        // The next job finds the refusal in the store: no second call.
+        assert_eq!(fx.keeper.renew_oauth(&seen, &endpoint).await.unwrap_err(), rejected);
+        assert_eq!(endpoint.spent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_endpoint_releases_the_claim() {
+        let seen = grant(1, TimeDelta::minutes(1));
+        let fx = fixture(vec![RenewalClaim::Claimed], &seen);
+        let down = PlatformError::Unavailable { platform: "GitLab", detail: "timed out".into() };
+        let endpoint = endpoint(Err(RefreshError::Failed(down.clone())));
+        assert_eq!(fx.keeper.renew_oauth(&seen, &endpoint).await.unwrap_err(), down);
+        assert_eq!(*fx.store.abandoned.lock().unwrap(), 1);
+        assert!(fx.store.finished.lock().unwrap().is_empty());
+    }
+}
