@@ -108,13 +108,26 @@ def _fix_create(body: dict) -> dict:
 
 
 def _credentials_for(platform: str, credentials: dict) -> dict:
-    """`credentials` in the form `platform` takes, keeping the drawn secret."""
-    secret = credentials.get("token") or credentials.get("appPassword") or credentials.get("apiToken")
-    if platform in ("github", "gitlab"):
-        if "token" in credentials:
+    """`credentials` in a form `platform` takes, keeping the drawn secret."""
+    secret = (
+        credentials.get("token")
+        or credentials.get("appPassword")
+        or credentials.get("apiToken")
+        or (credentials.get("oauth") or {}).get("accessToken")
+        or "fuzz-secret-value"
+    )
+    if platform == "github":
+        if "token" in credentials or "installationId" in credentials:
             return credentials
         return {"token": secret}
-    if "token" not in credentials:
+    if platform == "gitlab":
+        if "token" in credentials or "oauth" in credentials:
+            return credentials
+        return {"token": secret}
+    # Bitbucket: no baseUrl, whatever the form.
+    if "oauth" in credentials:
+        return {"oauth": credentials["oauth"]}
+    if "token" not in credentials and "installationId" not in credentials:
         return credentials
     return {"username": "fuzz", "appPassword": secret}
 

@@ -65,6 +65,12 @@ export SIGSENTRY_DATA_DIR="$WORK"
 export SIGSENTRY_LISTEN="127.0.0.1:$PORT"
 export SIGSENTRY_QUOTAS="enterprise=100000"
 export SIGSENTRY_SYNC_WORKER=false
+# Every credential kind enabled (nothing is called: the worker is off), so
+# that the App and OAuth shapes the document allows are accepted.
+export SIGSENTRY_GITHUB_APP_ID=1
+export SIGSENTRY_GITHUB_APP_PRIVATE_KEY_FILE="$ROOT/crates/platforms/tests/fixtures/test-only-github-app-key.pem"
+export SIGSENTRY_GITLAB_OAUTH_CLIENT_ID=fuzz SIGSENTRY_GITLAB_OAUTH_CLIENT_SECRET=fuzz-secret
+export SIGSENTRY_BITBUCKET_OAUTH_CLIENT_ID=fuzz SIGSENTRY_BITBUCKET_OAUTH_CLIENT_SECRET=fuzz-secret
 # The per-key rate limit (1200/min) is not under test; the fuzzer would hit it.
 export SIGSENTRY_RATE_LIMIT=1000000
 export RUST_LOG="${RUST_LOG:-warn}"

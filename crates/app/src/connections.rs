@@ -3,8 +3,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sigsentry_domain::{
-    ConnectionId, ConnectionSpec, CredentialSummary, Credentials, IdempotencyKey, Invalid, PatchDraft, Platform,
-    RepoConnection, RepoSyncStatus, SpecDraft,
+    ConnectionId, ConnectionSpec, CredentialHealth, CredentialStatus, CredentialSummary, Credentials, IdempotencyKey,
+    Invalid, PatchDraft, Platform, RepoConnection, RepoSyncStatus, SpecDraft,
 };
 use sigsentry_ports::{
     Aad, CipherError, Clock, ConnectionChange, CredentialCipher, IdempotencyBegin, IdempotencyCompletion, ListQuery,
@@ -42,12 +42,15 @@ pub enum CreateOutcome {
 }
 
 /// Which connections to list, and the page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionFilter {
     /// Only this platform.
     pub platform: Option<Platform>,
     /// Only active (`true`) or paused (`false`) connections.
     pub is_active: Option<bool>,
+    /// Only connections whose credentials have one of these statuses now
+    /// (empty: any).
+    pub credential_status: Vec<CredentialStatus>,
     /// The connections after this one (from a cursor).
     pub after: Option<ConnectionId>,
     /// Page size, 1..=100.
@@ -98,6 +101,7 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
         render: impl FnOnce(&RepoConnection) -> StoredResponse + Send,
     ) -> Result<CreateOutcome, CreateError> {
         let spec = ConnectionSpec::from_draft(draft, self.config.base_url_policy).map_err(CreateError::Validation)?;
+        self.config.renewal.check(&spec.credentials).map_err(|e| CreateError::Validation(e.into()))?;
         if let Some(idem) = &idempotency {
             let fingerprint = self.cipher.keyed_digest("idempotency", idem.canonical_request.as_bytes());
             let begin = self
@@ -155,6 +159,7 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
                 hint: credentials.hint.clone(),
                 base_url: credentials.base_url.clone(),
                 updated_at: now,
+                health: CredentialHealth::UNKNOWN,
             },
             sync: spec.repositories.iter().cloned().map(RepoSyncStatus::pending).collect(),
             repositories: spec.repositories.clone(),
@@ -201,6 +206,7 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
             hint: credentials.hint(),
             base_url: credentials.base_url().cloned(),
             sealed: self.cipher.seal(&credentials.sealed_plaintext(), aad)?,
+            installation_id: credentials.installation_id(),
         })
     }
 
@@ -221,9 +227,10 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
         scope: ProjectScope,
         filter: ConnectionFilter,
     ) -> Result<ConnectionPage, StoreError> {
-        let ConnectionFilter { platform, is_active, after, limit } = filter;
+        let ConnectionFilter { platform, is_active, credential_status, after, limit } = filter;
         // One more row than asked tells whether another page exists.
-        let query = ListQuery { platform, is_active, after, limit: limit + 1 };
+        let query =
+            ListQuery { platform, is_active, credential_status, now: self.clock.now(), after, limit: limit + 1 };
         let mut items = self.store.list_connections(scope.project_id, query).await?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
@@ -258,6 +265,9 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
         for _ in 0..UPDATE_ATTEMPTS {
             let current = self.store.get_connection(scope.project_id, id).await?.ok_or(UpdateError::NotFound)?;
             let update = current.apply(draft.clone(), self.config.base_url_policy).map_err(UpdateError::Validation)?;
+            if let Some(credentials) = &update.credentials {
+                self.config.renewal.check(credentials).map_err(|e| UpdateError::Validation(e.into()))?;
+            }
             let now = self.clock.now();
             let credentials = match &update.credentials {
                 None => None,

@@ -193,7 +193,14 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
         let mut all = Vec::new();
         let mut after = None;
         loop {
-            let query = ListQuery { platform: None, is_active: Some(true), after, limit: CONNECTION_PAGE };
+            let query = ListQuery {
+                platform: None,
+                is_active: Some(true),
+                credential_status: Vec::new(),
+                now: self.clock.now(),
+                after,
+                limit: CONNECTION_PAGE,
+            };
             let page = self.store.list_connections(scope.project_id, query).await?;
             let full = page.len() == CONNECTION_PAGE as usize;
             after = page.last().map(|c| c.id);

@@ -11,12 +11,13 @@ mod cache;
 mod connections;
 mod correlate;
 mod errors;
+mod keeper;
 mod reencrypt;
 mod service;
 mod sync;
 mod webhooks;
 
-use sigsentry_domain::{BaseUrlPolicy, QuotaTable};
+use sigsentry_domain::{BaseUrlPolicy, QuotaTable, RenewalSetup};
 use sigsentry_ports::{Clock, CredentialCipher, Store};
 
 pub use accounts::{AccountError, CreatedKey, FirstRun};
@@ -48,6 +49,9 @@ pub struct ServiceConfig {
     pub idempotency_retention_secs: u32,
     /// The GitHub App's webhook secret; without it `POST /v1/hooks/github` is 404.
     pub github_app_webhook_secret: Option<WebhookSecret>,
+    /// Which self-renewing credential kinds the operator configured; the
+    /// others are refused when set.
+    pub renewal: RenewalSetup,
 }
 
 impl Default for ServiceConfig {
@@ -58,6 +62,7 @@ impl Default for ServiceConfig {
             idempotency_lease_secs: 60,
             idempotency_retention_secs: 24 * 60 * 60,
             github_app_webhook_secret: None,
+            renewal: RenewalSetup::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
 use sigsentry_domain::correlation::CorrelationDraft;
 use sigsentry_domain::{ConnectionId, PatchDraft, RepoConnection, SpecDraft};
 use sigsentry_ports::{Clock, CredentialCipher, Store, StoreError, StoredResponse};
@@ -19,6 +20,11 @@ use crate::{
 pub trait CodeReposApi: Clone + Send + Sync + 'static {
     /// The settings in force (limits the adapter documents and enforces on its side).
     fn config(&self) -> &ServiceConfig;
+
+    /// The service's time: what credential statuses are computed against.
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
 
     /// Authenticates the request's key, checks its permission and resolves its project.
     ///

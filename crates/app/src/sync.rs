@@ -23,12 +23,14 @@ use futures_util::StreamExt;
 use ring::rand::{SecureRandom, SystemRandom};
 use sigsentry_domain::{Credentials, TenantId, next_attempt_at};
 use sigsentry_ports::{
-    Aad, CipherError, Clock, CredentialCipher, LeaseStatus, NoTelemetry, PlatformClient, PlatformError,
-    PlatformSession, PullRequestWindow, StoreError, SyncFailure, SyncJob, SyncOutcome, SyncStore, SyncSuccess,
-    Telemetry, TreeSnapshot,
+    Aad, CipherError, Clock, CredentialCipher, CredentialStore, LeaseStatus, NoTelemetry, PlatformClient,
+    PlatformError, PlatformSession, PullRequestWindow, StoreError, SyncFailure, SyncJob, SyncOutcome, SyncStore,
+    SyncSuccess, Telemetry, TreeSnapshot,
 };
 use tokio::sync::watch;
 use tokio::task::{self, JoinSet};
+
+use crate::keeper::{StoreKeeper, StoredCredentials};
 
 /// How the worker paces itself.
 #[derive(Debug, Clone)]
@@ -141,7 +143,7 @@ enum Ended {
     ShuttingDown,
 }
 
-impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<S, C, K, P> {
+impl<S: SyncStore + CredentialStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<S, C, K, P> {
     /// Wires a worker.
     pub fn new(store: S, cipher: C, clock: K, platform: P, config: SyncConfig) -> Self {
         Self { store, cipher, clock, platform, config, telemetry: Arc::new(NoTelemetry) }
@@ -252,13 +254,19 @@ impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<
     async fn sync_one(&self, job: SyncJob, mut stopping: watch::Receiver<bool>) {
         let began = Instant::now();
         let started = self.clock.now();
+        let keeper = Arc::new(self.keeper(&job));
         // Dropping the losers drops the fetch, and every request it had in flight.
         let ended = tokio::select! {
-            result = self.fetch(&job, started) => Ended::Fetched(result),
+            result = self.fetch(&job, started, keeper.clone()) => Ended::Fetched(result),
             () = tokio::time::sleep(self.config.job_timeout) => Ended::TimedOut,
             status = self.watch_lease(&job) => Ended::Stopped(status),
             _ = stopping.wait_for(|stop| *stop) => Ended::ShuttingDown,
         };
+        // What the calls made taught of the credentials (expiry, refusal, a
+        // renewed grant), whatever became of the job.
+        if let Err(error) = keeper.record().await {
+            tracing::warn!(%error, connection_id = %job.connection_id, "could not record what the sync learnt of the credentials");
+        }
         let (outcome, recorded) = match ended {
             Ended::Fetched(Ok(success)) => {
                 let fetched = success.pull_requests.len();
@@ -335,9 +343,34 @@ impl<S: SyncStore, C: CredentialCipher, K: Clock, P: PlatformClient> SyncWorker<
         }
     }
 
-    async fn fetch(&self, job: &SyncJob, started: DateTime<Utc>) -> Result<SyncSuccess, SyncError> {
+    /// The keeper of the job's credentials: the session reports to it and renews through it.
+    fn keeper(&self, job: &SyncJob) -> StoreKeeper<S, C, K> {
+        let stored = StoredCredentials {
+            connection_id: job.connection_id,
+            aad: Aad {
+                tenant_id: job.tenant_id,
+                project_id: job.project_id,
+                connection_id: job.connection_id,
+                platform: job.platform,
+                credential_kind: job.credential_kind,
+                base_url: job.base_url.clone(),
+            },
+            platform: job.platform,
+            kind: job.credential_kind,
+            base_url: job.base_url.clone(),
+            set_at: job.credentials_set_at,
+        };
+        StoreKeeper::new(self.store.clone(), self.cipher.clone(), self.clock.clone(), stored, job.sealed.clone())
+    }
+
+    async fn fetch(
+        &self,
+        job: &SyncJob,
+        started: DateTime<Utc>,
+        keeper: Arc<StoreKeeper<S, C, K>>,
+    ) -> Result<SyncSuccess, SyncError> {
         // One platform session for the whole job: the credentials are read once.
-        let session = self.platform.open(self.open_credentials(job)?).await?;
+        let session = self.platform.open_kept(self.open_credentials(job)?, keeper).await?;
         let info = session.repository(&job.repository).await?;
         // The files at the default branch, unless it has not moved since the
         // stored list; an empty repository has no branch and no files.

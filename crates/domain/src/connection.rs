@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 
 use crate::credentials::{email, username};
 use crate::{
-    BaseUrl, BaseUrlPolicy, BranchName, ConnectionId, CredentialKind, Credentials, FieldError, Invalid, LookbackDays,
-    PathPrefix, Platform, ProjectId, RepoName, RepoSyncStatus, Secret, ServiceMapping, ServiceName, TenantId,
-    ValidationErrors,
+    BaseUrl, BaseUrlPolicy, BranchName, ConnectionId, CredentialHealth, CredentialKind, Credentials, FieldError,
+    InstallationId, Invalid, LookbackDays, OAuthTokens, PathPrefix, Platform, ProjectId, RepoName, RepoSyncStatus,
+    Secret, ServiceMapping, ServiceName, TenantId, ValidationErrors,
 };
 
 /// Most repositories one connection may hold.
@@ -48,6 +48,21 @@ pub struct CredentialsDraft {
     pub email: Option<String>,
     /// Atlassian API token.
     pub api_token: Option<String>,
+    /// GitHub App installation id.
+    pub installation_id: Option<i64>,
+    /// OAuth 2.0 tokens (GitLab, Bitbucket).
+    pub oauth: Option<OAuthDraft>,
+}
+
+/// OAuth 2.0 tokens as sent, unchecked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OAuthDraft {
+    /// Required.
+    pub access_token: Option<String>,
+    /// Required.
+    pub refresh_token: Option<String>,
+    /// Required: when the access token expires, RFC 3339.
+    pub expires_at: Option<String>,
 }
 
 /// A service mapping as sent, unchecked.
@@ -173,6 +188,8 @@ pub struct CredentialSummary {
     pub base_url: Option<BaseUrl>,
     /// When the credentials were last set.
     pub updated_at: DateTime<Utc>,
+    /// What is known of their expiry and last use.
+    pub health: CredentialHealth,
 }
 
 /// A stored repo connection, as read back (never holding the secret).
@@ -280,6 +297,47 @@ impl RepoConnection {
     }
 }
 
+/// The shapes credentials come in, each named by the fields that make it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Token,
+    Installation,
+    OAuth,
+    AppPassword,
+    ApiToken,
+}
+
+impl Shape {
+    /// How a message names the shape.
+    const fn fields(self) -> &'static str {
+        match self {
+            Shape::Token => "token",
+            Shape::Installation => "installationId",
+            Shape::OAuth => "oauth",
+            Shape::AppPassword => "username and appPassword",
+            Shape::ApiToken => "email and apiToken",
+        }
+    }
+
+    /// The shapes a platform takes.
+    const fn of(platform: Platform) -> &'static [Shape] {
+        match platform {
+            Platform::GitHub => &[Shape::Token, Shape::Installation],
+            Platform::GitLab => &[Shape::Token, Shape::OAuth],
+            Platform::Bitbucket => &[Shape::AppPassword, Shape::ApiToken, Shape::OAuth],
+        }
+    }
+
+    /// `a`, `a or b`, `a, b or c`.
+    fn alternatives(shapes: &[Shape], joiner: &str) -> String {
+        let names: Vec<&str> = shapes.iter().map(|s| s.fields()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{}{joiner}{last}", rest.join(", ")),
+            _ => names.concat(),
+        }
+    }
+}
+
 fn parse_credentials(
     platform: Platform,
     draft: CredentialsDraft,
@@ -287,11 +345,70 @@ fn parse_credentials(
     stored_base_url: Option<Option<BaseUrl>>,
     errors: &mut ValidationErrors,
 ) -> Option<Credentials> {
-    let not_for = |field: &str, errors: &mut ValidationErrors, takes: &str| {
-        errors.push(FieldError::new(
-            format!("/credentials/{field}"),
-            format!("is not a {} credential field; {} takes {takes}", platform.as_str(), platform.display_name()),
-        ));
+    let allowed = Shape::of(platform);
+    let mut takes = Shape::alternatives(allowed, ", or ");
+    if platform != Platform::Bitbucket {
+        takes.push_str(", with an optional baseUrl");
+    }
+    // Each field, the shape it belongs to, and whether it was sent.
+    let fields = [
+        ("token", Shape::Token, draft.token.is_some()),
+        ("installationId", Shape::Installation, draft.installation_id.is_some()),
+        ("oauth", Shape::OAuth, draft.oauth.is_some()),
+        ("username", Shape::AppPassword, draft.username.is_some()),
+        ("appPassword", Shape::AppPassword, draft.app_password.is_some()),
+        ("email", Shape::ApiToken, draft.email.is_some()),
+        ("apiToken", Shape::ApiToken, draft.api_token.is_some()),
+    ];
+    let mut sent: Vec<Shape> = Vec::new();
+    for (field, shape, present) in fields {
+        if !present {
+            continue;
+        }
+        if !allowed.contains(&shape) {
+            errors.push(FieldError::new(
+                format!("/credentials/{field}"),
+                format!("is not a {} credential field; {} takes {takes}", platform.as_str(), platform.display_name()),
+            ));
+        } else if !sent.contains(&shape) {
+            sent.push(shape);
+        }
+    }
+    let base_url = if platform == Platform::Bitbucket {
+        if draft.base_url != BaseUrlField::Absent {
+            errors.push(FieldError::new(
+                "/credentials/baseUrl",
+                "is not supported for bitbucket: only Bitbucket Cloud is supported",
+            ));
+        }
+        Some(None)
+    } else {
+        match draft.base_url {
+            // New credentials must never be sent to another host than before.
+            BaseUrlField::Absent => Some(stored_base_url.unwrap_or(None)),
+            BaseUrlField::Null => Some(None),
+            BaseUrlField::Value(raw) => errors.check("/credentials/baseUrl", BaseUrl::parse(&raw, policy)).map(Some),
+        }
+    };
+    let shape = match sent.as_slice() {
+        // A token is what most users send: point at it where it is one choice.
+        [] if platform != Platform::Bitbucket => {
+            let message = format!("is required ({} takes {takes})", platform.display_name());
+            errors.push(FieldError::new("/credentials/token", message));
+            return None;
+        }
+        [] => {
+            errors.push(FieldError::new("/credentials", format!("must hold {takes}")));
+            return None;
+        }
+        [shape] => *shape,
+        several => {
+            errors.push(FieldError::new(
+                "/credentials",
+                format!("send either {}, not both", Shape::alternatives(several, ", or ")),
+            ));
+            return None;
+        }
     };
     let secret = |value: Option<String>, field: &str, errors: &mut ValidationErrors| match value {
         None => {
@@ -300,28 +417,9 @@ fn parse_credentials(
         }
         Some(value) => errors.check(format!("/credentials/{field}"), Secret::new(value)),
     };
-    match platform {
-        Platform::GitHub | Platform::GitLab => {
-            let takes = "token and an optional baseUrl";
-            for (field, present) in [
-                ("username", draft.username.is_some()),
-                ("appPassword", draft.app_password.is_some()),
-                ("email", draft.email.is_some()),
-                ("apiToken", draft.api_token.is_some()),
-            ] {
-                if present {
-                    not_for(field, errors, takes);
-                }
-            }
+    match shape {
+        Shape::Token => {
             let token = secret(draft.token, "token", errors);
-            let base_url = match draft.base_url {
-                // A rotated token must never be sent to another host than before.
-                BaseUrlField::Absent => Some(stored_base_url.unwrap_or(None)),
-                BaseUrlField::Null => Some(None),
-                BaseUrlField::Value(raw) => {
-                    errors.check("/credentials/baseUrl", BaseUrl::parse(&raw, policy)).map(Some)
-                }
-            };
             let (token, base_url) = (token?, base_url?);
             Some(if platform == Platform::GitHub {
                 Credentials::GitHubToken { token, base_url }
@@ -329,56 +427,62 @@ fn parse_credentials(
                 Credentials::GitLabToken { token, base_url }
             })
         }
-        Platform::Bitbucket => {
-            let takes = "username and appPassword, or email and apiToken";
-            if draft.token.is_some() {
-                not_for("token", errors, takes);
-            }
-            if draft.base_url != BaseUrlField::Absent {
-                errors.push(FieldError::new(
-                    "/credentials/baseUrl",
-                    "is not supported for bitbucket: only Bitbucket Cloud is supported",
-                ));
-            }
-            let app_password_form = draft.username.is_some() || draft.app_password.is_some();
-            let api_token_form = draft.email.is_some() || draft.api_token.is_some();
-            match (app_password_form, api_token_form) {
-                (true, true) => {
-                    errors.push(FieldError::new(
-                        "/credentials",
-                        "send either username and appPassword, or email and apiToken, not both",
-                    ));
+        Shape::Installation => {
+            let installation_id = draft
+                .installation_id
+                .and_then(|id| errors.check("/credentials/installationId", InstallationId::new(id)));
+            Some(Credentials::GitHubApp { installation_id: installation_id?, base_url: base_url? })
+        }
+        Shape::OAuth => {
+            let oauth = draft.oauth.unwrap_or_default();
+            let access_token = secret(oauth.access_token, "oauth/accessToken", errors);
+            let refresh_token = secret(oauth.refresh_token, "oauth/refreshToken", errors);
+            let expires_at = match oauth.expires_at {
+                None => {
+                    errors.push(FieldError::new("/credentials/oauth/expiresAt", "is required"));
                     None
                 }
-                (false, false) => {
-                    errors.push(FieldError::new("/credentials", format!("must hold {takes}")));
+                Some(raw) => errors.check("/credentials/oauth/expiresAt", rfc3339(&raw)),
+            };
+            let tokens =
+                OAuthTokens { access_token: access_token?, refresh_token: refresh_token?, expires_at: expires_at? };
+            let base_url = base_url?;
+            Some(if platform == Platform::GitLab {
+                Credentials::GitLabOAuth { tokens, base_url }
+            } else {
+                Credentials::BitbucketOAuth { tokens }
+            })
+        }
+        Shape::AppPassword => {
+            let username = match draft.username {
+                None => {
+                    errors.push(FieldError::new("/credentials/username", "is required with appPassword"));
                     None
                 }
-                (true, false) => {
-                    let username = match draft.username {
-                        None => {
-                            errors.push(FieldError::new("/credentials/username", "is required with appPassword"));
-                            None
-                        }
-                        Some(value) => errors.check("/credentials/username", username(value)),
-                    };
-                    let app_password = secret(draft.app_password, "appPassword", errors);
-                    Some(Credentials::BitbucketAppPassword { username: username?, app_password: app_password? })
+                Some(value) => errors.check("/credentials/username", username(value)),
+            };
+            let app_password = secret(draft.app_password, "appPassword", errors);
+            Some(Credentials::BitbucketAppPassword { username: username?, app_password: app_password? })
+        }
+        Shape::ApiToken => {
+            let email = match draft.email {
+                None => {
+                    errors.push(FieldError::new("/credentials/email", "is required with apiToken"));
+                    None
                 }
-                (false, true) => {
-                    let email = match draft.email {
-                        None => {
-                            errors.push(FieldError::new("/credentials/email", "is required with apiToken"));
-                            None
-                        }
-                        Some(value) => errors.check("/credentials/email", email(value)),
-                    };
-                    let api_token = secret(draft.api_token, "apiToken", errors);
-                    Some(Credentials::BitbucketApiToken { email: email?, api_token: api_token? })
-                }
-            }
+                Some(value) => errors.check("/credentials/email", email(value)),
+            };
+            let api_token = secret(draft.api_token, "apiToken", errors);
+            Some(Credentials::BitbucketApiToken { email: email?, api_token: api_token? })
         }
     }
+}
+
+/// An RFC 3339 time with its offset (`2026-12-24T10:00:00Z`), as UTC.
+fn rfc3339(raw: &str) -> Result<DateTime<Utc>, Invalid> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| Invalid::new("must be an RFC 3339 date-time with an offset, such as 2026-12-24T10:00:00Z"))
 }
 
 fn parse_repositories(platform: Platform, names: &[String], errors: &mut ValidationErrors) -> Option<Vec<RepoName>> {
@@ -491,7 +595,7 @@ pub fn corrupt(what: &str) -> Invalid {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SyncState;
+    use crate::{RenewalSetup, SyncState};
 
     const POLICY: BaseUrlPolicy = BaseUrlPolicy { allow_private: false };
 
@@ -593,6 +697,96 @@ mod tests {
         assert_eq!(fields(&errors), ["/credentials/token", "/credentials"]);
     }
 
+    fn with_credentials(platform: &str, credentials: CredentialsDraft) -> SpecDraft {
+        let repositories = if platform == "gitlab" { "acme/platform/api" } else { "acme/api" };
+        SpecDraft {
+            platform: Some(platform.into()),
+            credentials: Some(credentials),
+            repositories: Some(vec![repositories.into()]),
+            ..Default::default()
+        }
+    }
+
+    fn oauth(expires_at: &str) -> OAuthDraft {
+        OAuthDraft {
+            access_token: Some("access-token-abcdefgh1234".into()),
+            refresh_token: Some("refresh-token-abcdefgh5678".into()),
+            expires_at: Some(expires_at.into()),
+        }
+    }
+
+    #[test]
+    fn github_app_installations() {
+        let app = CredentialsDraft { installation_id: Some(12_345_678), ..Default::default() };
+        let spec = ConnectionSpec::from_draft(with_credentials("github", app.clone()), POLICY).unwrap();
+        assert_eq!(spec.credentials.kind(), CredentialKind::GitHubApp);
+        assert_eq!(spec.credentials.hint().as_deref(), Some("installation 12345678"));
+        let ghes =
+            CredentialsDraft { base_url: BaseUrlField::Value("https://ghe.acme.io/api/v3".into()), ..app.clone() };
+        let spec = ConnectionSpec::from_draft(with_credentials("github", ghes), POLICY).unwrap();
+        assert_eq!(spec.credentials.base_url().unwrap().as_str(), "https://ghe.acme.io/api/v3");
+
+        let zero = CredentialsDraft { installation_id: Some(0), ..Default::default() };
+        let errors = ConnectionSpec::from_draft(with_credentials("github", zero), POLICY).unwrap_err();
+        assert_eq!(fields(&errors), ["/credentials/installationId"]);
+
+        // Mixing two shapes names both.
+        let mixed = CredentialsDraft { token: Some("ghp_abcdefghijklmnop1234".into()), ..app };
+        let errors = ConnectionSpec::from_draft(with_credentials("github", mixed), POLICY).unwrap_err();
+        assert_eq!(fields(&errors), ["/credentials"]);
+        assert_eq!(errors.errors()[0].message, "send either token, or installationId, not both");
+
+        let on_gitlab = CredentialsDraft { installation_id: Some(1), ..Default::default() };
+        let errors = ConnectionSpec::from_draft(with_credentials("gitlab", on_gitlab), POLICY).unwrap_err();
+        assert_eq!(fields(&errors), ["/credentials/installationId", "/credentials/token"]);
+    }
+
+    #[test]
+    fn oauth_grants() {
+        let draft = CredentialsDraft { oauth: Some(oauth("2026-12-24T10:00:00+01:00")), ..Default::default() };
+        let spec = ConnectionSpec::from_draft(with_credentials("gitlab", draft.clone()), POLICY).unwrap();
+        assert_eq!(spec.credentials.kind(), CredentialKind::OAuth);
+        let tokens = spec.credentials.oauth().unwrap();
+        assert_eq!(tokens.expires_at.to_rfc3339(), "2026-12-24T09:00:00+00:00");
+        let spec = ConnectionSpec::from_draft(with_credentials("bitbucket", draft.clone()), POLICY).unwrap();
+        assert!(matches!(spec.credentials, Credentials::BitbucketOAuth { .. }));
+        let errors = ConnectionSpec::from_draft(with_credentials("github", draft), POLICY).unwrap_err();
+        assert_eq!(fields(&errors), ["/credentials/oauth", "/credentials/token"]);
+
+        let partial = CredentialsDraft {
+            oauth: Some(OAuthDraft { access_token: Some("a b".into()), ..oauth("yesterday") }),
+            ..Default::default()
+        };
+        let errors = ConnectionSpec::from_draft(with_credentials("gitlab", partial), POLICY).unwrap_err();
+        assert_eq!(fields(&errors), ["/credentials/oauth/accessToken", "/credentials/oauth/expiresAt"]);
+        let empty = CredentialsDraft { oauth: Some(OAuthDraft::default()), ..Default::default() };
+        let errors = ConnectionSpec::from_draft(with_credentials("bitbucket", empty), POLICY).unwrap_err();
+        assert_eq!(
+            fields(&errors),
+            ["/credentials/oauth/accessToken", "/credentials/oauth/refreshToken", "/credentials/oauth/expiresAt"]
+        );
+
+        let mixed = CredentialsDraft {
+            oauth: Some(oauth("2026-12-24T10:00:00Z")),
+            email: Some("dev@acme.io".into()),
+            api_token: Some("ATATT3xFfGF0abcdef".into()),
+            ..Default::default()
+        };
+        let errors = ConnectionSpec::from_draft(with_credentials("bitbucket", mixed), POLICY).unwrap_err();
+        assert_eq!(errors.errors()[0].message, "send either oauth, or email and apiToken, not both");
+    }
+
+    #[test]
+    fn renewal_setup_names_the_missing_settings() {
+        let app = Credentials::GitHubApp { installation_id: InstallationId::new(7).unwrap(), base_url: None };
+        let error = RenewalSetup::default().check(&app).unwrap_err();
+        assert_eq!(error.field, "/credentials");
+        assert!(error.message.contains("SIGSENTRY_GITHUB_APP_ID"), "{}", error.message);
+        assert!(RenewalSetup::ALL.check(&app).is_ok());
+        let token = Credentials::GitHubToken { token: Secret::new("ghp_x".into()).unwrap(), base_url: None };
+        assert!(RenewalSetup::default().check(&token).is_ok());
+    }
+
     fn stored() -> RepoConnection {
         let spec = ConnectionSpec::from_draft(github_draft(), POLICY).unwrap();
         let now = DateTime::<Utc>::UNIX_EPOCH;
@@ -606,6 +800,7 @@ mod tests {
                 hint: None,
                 base_url: Some(BaseUrl::parse("https://ghe.acme.io/api/v3", POLICY).unwrap()),
                 updated_at: now,
+                health: CredentialHealth::UNKNOWN,
             },
             sync: spec.repositories.iter().cloned().map(RepoSyncStatus::pending).collect(),
             repositories: spec.repositories,

@@ -17,6 +17,7 @@ mod access;
 mod base_url;
 mod connection;
 pub mod correlation;
+mod credential_status;
 mod credentials;
 mod idempotency;
 mod ids;
@@ -32,9 +33,10 @@ pub use access::{ApiKeySecret, KEY_PREFIX, Permission, PermissionSet};
 pub use base_url::{BaseUrl, BaseUrlPolicy, check_ip};
 pub use connection::{
     BaseUrlField, ConnectionSpec, ConnectionUpdate, CredentialSummary, CredentialsDraft, MAX_REPOSITORIES,
-    MAX_SERVICE_MAPPINGS, MappingDraft, PatchDraft, RepoConnection, SpecDraft, corrupt,
+    MAX_SERVICE_MAPPINGS, MappingDraft, OAuthDraft, PatchDraft, RepoConnection, SpecDraft, corrupt,
 };
-pub use credentials::{CredentialKind, Credentials, Secret};
+pub use credential_status::{CredentialHealth, CredentialStatus, CredentialUse, EXPIRING_WITHIN};
+pub use credentials::{CredentialKind, Credentials, InstallationId, OAuthTokens, RENEW_BEFORE, RenewalSetup, Secret};
 pub use idempotency::IdempotencyKey;
 pub use ids::{ApiKeyId, ConnectionId, ProjectId, TenantId};
 pub use lookback::LookbackDays;

@@ -12,7 +12,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sigsentry_app::{AccessRequest, CodeReposApi, ConnectionFilter, ProjectScope, PullRequestFilter};
-use sigsentry_domain::{ConnectionId, Permission, Platform};
+use sigsentry_domain::{ConnectionId, CredentialStatus, Permission, Platform};
 
 use crate::body::{from_value, read_json_object, refuse_nulls};
 use crate::error::ApiError;
@@ -140,7 +140,7 @@ impl FromRequest for ConnectionPath {
 }
 
 /// The query of `GET /v1/config/repos`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnectionQuery(pub ConnectionFilter);
 
 impl FromRequest for ConnectionQuery {
@@ -153,12 +153,19 @@ impl FromRequest for ConnectionQuery {
 }
 
 fn connection_query(query: &str) -> Result<ConnectionFilter, ApiError> {
-    let mut filter = ConnectionFilter { platform: None, is_active: None, after: None, limit: DEFAULT_LIMIT };
-    parse_query(query, "limit, cursor, platform, isActive", |name, value| {
+    let mut filter = ConnectionFilter {
+        platform: None,
+        is_active: None,
+        credential_status: Vec::new(),
+        after: None,
+        limit: DEFAULT_LIMIT,
+    };
+    parse_query(query, "limit, cursor, platform, isActive, credentialStatus", |name, value| {
         match name {
             "limit" => filter.limit = parse_limit(value)?,
             "cursor" => filter.after = Some(sigsentry_app::decode_cursor(value).map_err(|e| e.0)?),
             "platform" => filter.platform = Some(value.parse::<Platform>().map_err(|e| e.0)?),
+            "credentialStatus" => filter.credential_status = CredentialStatus::parse_list(value).map_err(|e| e.0)?,
             "isActive" => {
                 filter.is_active = Some(match value {
                     "true" => true,

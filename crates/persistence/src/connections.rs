@@ -10,7 +10,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, SelectableHelper};
-use sigsentry_domain::{ConnectionId, ProjectId, QuotaExceeded, RepoConnection, RepoName, ServiceMapping, SyncState};
+use sigsentry_domain::{
+    ConnectionId, CredentialHealth, ProjectId, QuotaExceeded, RepoConnection, RepoName, ServiceMapping, SyncState,
+};
 use sigsentry_ports::{
     ConnectionChange, ConnectionStore, IdempotencyCompletion, ListQuery, NewConnection, SealedCredentialsRow,
     SealedSecret, StoreError, WriteConnectionError, WriteRefused,
@@ -19,10 +21,10 @@ use sigsentry_ports::{
 use crate::AnyStore;
 use crate::decode::{self, count_u32};
 use crate::dialect::{Conn, db, end_savepoint, is_name_clash, lock_project, savepoint};
-use crate::rows::{ConnectionRow, MappingRow, RepoRow};
+use crate::rows::{ConnectionRow, CredentialStateRow, MappingRow, RepoRow};
 use crate::schema::{
-    connection_repositories as repos, idempotency_keys, pull_requests as prs, repo_connections as conns,
-    repository_files as tree_files, service_mappings,
+    connection_repositories as repos, credential_states, idempotency_keys, pull_requests as prs,
+    repo_connections as conns, repository_files as tree_files, service_mappings,
 };
 use crate::sql_types::{DbId, DbTime};
 use crate::tx::TxError;
@@ -54,21 +56,56 @@ impl ConnectionStore for AnyStore {
     async fn list_connections(&self, project: ProjectId, query: ListQuery) -> Result<Vec<RepoConnection>, StoreError> {
         let project = DbId::from(project);
         self.run(async move |c| {
-            let rows = db!(c, |c| {
-                let mut select = conns::table.filter(conns::project_id.eq(project)).into_boxed();
-                if let Some(platform) = query.platform {
-                    select = select.filter(conns::platform.eq(platform.as_str()));
-                }
-                if let Some(active) = query.is_active {
-                    select = select.filter(conns::is_active.eq(active));
-                }
-                if let Some(after) = query.after {
-                    // UUIDv7 order is creation order, in both dialects: PostgreSQL
-                    // orders uuids bytewise, and hyphenated lowercase text sorts the same.
-                    select = select.filter(conns::id.gt(DbId::from(after)));
-                }
-                select.order(conns::id.asc()).limit(i64::from(query.limit)).select(ConnectionRow::as_select()).load(c)
-            })?;
+            // A macro, not a closure: each dialect boxes its own statement.
+            macro_rules! filtered {
+                ($limit:expr) => {{
+                    let mut select = conns::table.filter(conns::project_id.eq(project)).into_boxed();
+                    if let Some(platform) = query.platform {
+                        select = select.filter(conns::platform.eq(platform.as_str()));
+                    }
+                    if let Some(active) = query.is_active {
+                        select = select.filter(conns::is_active.eq(active));
+                    }
+                    if let Some(after) = query.after {
+                        // UUIDv7 order is creation order, in both dialects: PostgreSQL
+                        // orders uuids bytewise, and hyphenated lowercase text sorts the same.
+                        select = select.filter(conns::id.gt(DbId::from(after)));
+                    }
+                    if let Some(limit) = $limit {
+                        select = select.limit(i64::from(limit));
+                    }
+                    select.order(conns::id.asc())
+                }};
+            }
+            if query.credential_status.is_empty() {
+                let rows = db!(c, |c| filtered!(Some(query.limit)).select(ConnectionRow::as_select()).load(c))?;
+                return load_full(c, rows).await;
+            }
+            // The status is the domain's rule over the stored facts and the
+            // clock, so it is applied here rather than restated in SQL; a
+            // project holds a few hundred connections at most (its quota).
+            let ids = db!(c, |c| filtered!(None::<u32>).select(conns::id).load::<DbId>(c))?;
+            let states = db!(c, |c| credential_states::table
+                .filter(credential_states::connection_id.eq_any(&ids))
+                .select(CredentialStateRow::as_select())
+                .load(c))?;
+            let mut health = HashMap::new();
+            for state in states {
+                health.insert(state.connection_id, decode::credential_health(Some(state))?);
+            }
+            let wanted: Vec<DbId> = ids
+                .into_iter()
+                .filter(|id| {
+                    let status = health.get(id).copied().unwrap_or(CredentialHealth::UNKNOWN).status(query.now);
+                    query.credential_status.contains(&status)
+                })
+                .take(query.limit as usize)
+                .collect();
+            let rows = db!(c, |c| conns::table
+                .filter(conns::id.eq_any(&wanted))
+                .order(conns::id.asc())
+                .select(ConnectionRow::as_select())
+                .load(c))?;
             load_full(c, rows).await
         })
         .await
@@ -247,7 +284,11 @@ async fn load_full(c: &mut Conn<'_>, rows: Vec<ConnectionRow>) -> Result<Vec<Rep
         .order((service_mappings::connection_id, service_mappings::position))
         .select(MappingRow::as_select())
         .load(c))?;
-    Ok(decode::connections(rows, repo_rows, mapping_rows)?)
+    let state_rows = db!(c, |c| credential_states::table
+        .filter(credential_states::connection_id.eq_any(&ids))
+        .select(CredentialStateRow::as_select())
+        .load(c))?;
+    Ok(decode::connections(rows, repo_rows, mapping_rows, state_rows)?)
 }
 
 /// Repositories the project holds over all its connections.
@@ -350,6 +391,8 @@ async fn create(
     }
     let row = ConnectionRow::from_domain(new);
     db!(c, |c| diesel::insert_into(conns::table).values(&row).execute(c))?;
+    let state = CredentialStateRow::fresh(row.id);
+    db!(c, |c| diesel::insert_into(credential_states::table).values(&state).execute(c))?;
     let repo_rows: Vec<RepoRow> =
         new.repositories.iter().enumerate().map(|(i, r)| RepoRow::pending(id, project, i, r)).collect();
     insert_children(c, project, id, &repo_rows, &new.repositories, &new.service_mappings).await?;
@@ -470,8 +513,24 @@ async fn update(c: &mut Conn<'_>, change: &ConnectionChange, limit: u32) -> Resu
             conns::credential_key_id.eq(&creds.sealed.key_id),
             conns::credential_ciphertext.eq(&creds.sealed.ciphertext),
             conns::credentials_updated_at.eq(at),
+            conns::github_installation_id.eq(creds.installation_id.map(i64::from)),
         ));
         db!(c, |c| reseal.execute(c))?;
+        // New credentials start afresh: nothing known of them yet, and a
+        // renewal of the old ones in flight loses its claim.
+        let fresh = CredentialStateRow::fresh(id);
+        let replace = diesel::insert_into(credential_states::table)
+            .values(&fresh)
+            .on_conflict(credential_states::connection_id)
+            .do_update()
+            .set((
+                credential_states::expires_at.eq(None::<DbTime>),
+                credential_states::last_use.eq(&fresh.last_use),
+                credential_states::last_use_at.eq(None::<DbTime>),
+                credential_states::renewal_holder.eq(None::<DbId>),
+                credential_states::renewal_until.eq(None::<DbTime>),
+            ));
+        db!(c, |c| replace.execute(c))?;
     }
     if let Some(secret) = &change.webhook_secret {
         put_secret(c, id, secret, at).await?;

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use sigsentry_domain::{
-    BaseUrl, BaseUrlPolicy, BranchName, CredentialKind, CredentialSummary, Invalid, LookbackDays, PathPrefix,
-    PermissionSet, Platform, ProjectId, RepoConnection, RepoName, RepoSyncStatus, ServiceMapping, ServiceName,
-    SyncState, corrupt,
+    BaseUrl, BaseUrlPolicy, BranchName, CredentialHealth, CredentialKind, CredentialSummary, CredentialUse, Invalid,
+    LookbackDays, PathPrefix, PermissionSet, Platform, ProjectId, RepoConnection, RepoName, RepoSyncStatus,
+    ServiceMapping, ServiceName, SyncState, corrupt,
 };
 use sigsentry_ports::{
     ApiKeyRecord, CachedPullRequest, ChangedFile, MergedPullRequest, Project, SealedCredentialsRow, SealedSecret,
@@ -20,7 +20,9 @@ use sigsentry_ports::{
 use uuid::Uuid;
 
 use crate::cache::{read_attempts, read_number};
-use crate::rows::{ApiKeyRow, ConnectionRow, MappingRow, ProjectRow, PullRequestRow, RepoRow, TenantRow};
+use crate::rows::{
+    ApiKeyRow, ConnectionRow, CredentialStateRow, MappingRow, ProjectRow, PullRequestRow, RepoRow, TenantRow,
+};
 use crate::sql_types::{DbId, DbTime};
 
 /// Stored URLs were checked when written; reading them back must not fail
@@ -89,7 +91,9 @@ pub(crate) fn connections(
     rows: Vec<ConnectionRow>,
     repos: Vec<RepoRow>,
     mappings: Vec<MappingRow>,
+    states: Vec<CredentialStateRow>,
 ) -> Result<Vec<RepoConnection>, StoreError> {
+    let mut states_of: HashMap<DbId, CredentialStateRow> = states.into_iter().map(|s| (s.connection_id, s)).collect();
     let mut repos_of: HashMap<DbId, Vec<RepoRow>> = HashMap::new();
     for row in repos {
         repos_of.entry(row.connection_id).or_default().push(row);
@@ -102,7 +106,8 @@ pub(crate) fn connections(
         .map(|row| {
             let repos = repos_of.remove(&row.id).unwrap_or_default();
             let mappings = mappings_of.remove(&row.id).unwrap_or_default();
-            connection(row, repos, mappings)
+            let state = states_of.remove(&row.id);
+            connection(row, repos, mappings, state)
         })
         .collect()
 }
@@ -112,6 +117,7 @@ fn connection(
     row: ConnectionRow,
     repos: Vec<RepoRow>,
     mappings: Vec<MappingRow>,
+    state: Option<CredentialStateRow>,
 ) -> Result<RepoConnection, StoreError> {
     let platform: Platform = parse(&row.platform, "connection platform")?;
     let mut repositories = Vec::with_capacity(repos.len());
@@ -151,6 +157,7 @@ fn connection(
             hint: row.credential_hint,
             base_url: base_url(row.base_url.as_deref())?,
             updated_at: row.credentials_updated_at.into(),
+            health: credential_health(state)?,
         },
         repositories,
         service_mappings,
@@ -160,6 +167,18 @@ fn connection(
         created_at: row.created_at.into(),
         updated_at: row.updated_at.into(),
         version: row.version,
+    })
+}
+
+/// What is known of a connection's credentials; nothing when its row is
+/// missing (it is written with the connection, so only a foreign writer
+/// could leave it out).
+pub(crate) fn credential_health(state: Option<CredentialStateRow>) -> Result<CredentialHealth, StoreError> {
+    let Some(state) = state else { return Ok(CredentialHealth::UNKNOWN) };
+    Ok(CredentialHealth {
+        expires_at: state.expires_at.map(DbTime::into),
+        last_use: check(CredentialUse::parse(&state.last_use), "credential use")?,
+        last_use_at: state.last_use_at.map(DbTime::into),
     })
 }
 
@@ -211,6 +230,7 @@ pub(crate) fn sync_job(conn: &ConnectionRow, repo: &RepoRow, lease: Uuid) -> Res
         credential_kind: check(CredentialKind::parse(&conn.credential_kind), "credential kind")?,
         base_url: base_url(conn.base_url.as_deref())?,
         sealed: SealedSecret { key_id: conn.credential_key_id.clone(), ciphertext: conn.credential_ciphertext.clone() },
+        credentials_set_at: conn.credentials_updated_at.into(),
         lookback_days: check(LookbackDays::new(i64::from(conn.lookback_days)), "lookback days")?,
         updated_since: repo.updated_since.map(DbTime::into),
         known_tree_revision: repo.tree_revision.clone(),

@@ -34,6 +34,7 @@ mod accounts;
 mod cache;
 mod code_index;
 mod connections;
+mod credentials;
 mod decode;
 mod dialect;
 mod idempotency;

@@ -10,15 +10,15 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 use sigsentry_domain::correlation::{LineRange, PathIndex};
-use sigsentry_domain::{RepoName, ServiceMapping, SyncState};
+use sigsentry_domain::{CredentialUse, RepoName, ServiceMapping, SyncState};
 use sigsentry_ports::{
     ChangedFile, MergedPullRequest, NewApiKey, NewConnection, Project, SealedSecret, StoreError, Tenant,
 };
 
 use crate::cache::stored_number;
 use crate::schema::{
-    api_keys, connection_repositories, connection_webhooks, projects, pull_request_files, pull_requests,
-    repo_connections, repository_files, service_mappings, tenants, webhook_deliveries,
+    api_keys, connection_repositories, connection_webhooks, credential_states, projects, pull_request_files,
+    pull_requests, repo_connections, repository_files, service_mappings, tenants, webhook_deliveries,
 };
 use crate::sql_types::{DbId, DbTime};
 
@@ -112,6 +112,7 @@ pub(crate) struct ConnectionRow {
     pub version: i64,
     pub created_at: DbTime,
     pub updated_at: DbTime,
+    pub github_installation_id: Option<i64>,
 }
 
 impl ConnectionRow {
@@ -134,6 +135,35 @@ impl ConnectionRow {
             version: 1,
             created_at: new.created_at.into(),
             updated_at: new.created_at.into(),
+            github_installation_id: creds.installation_id.map(i64::from),
+        }
+    }
+}
+
+/// What is known of a connection's credentials (see the migration
+/// `credential_health`), and the claim on renewing them.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = credential_states, check_for_backend(Sqlite, Pg))]
+#[diesel(treat_none_as_default_value = false)]
+pub(crate) struct CredentialStateRow {
+    pub connection_id: DbId,
+    pub expires_at: Option<DbTime>,
+    pub last_use: String,
+    pub last_use_at: Option<DbTime>,
+    pub renewal_holder: Option<DbId>,
+    pub renewal_until: Option<DbTime>,
+}
+
+impl CredentialStateRow {
+    /// The state of credentials just set: nothing known, no claim.
+    pub(crate) fn fresh(connection_id: DbId) -> Self {
+        Self {
+            connection_id,
+            expires_at: None,
+            last_use: CredentialUse::Unused.as_str().to_owned(),
+            last_use_at: None,
+            renewal_holder: None,
+            renewal_until: None,
         }
     }
 }

@@ -63,6 +63,21 @@ diesel::table! {
         version -> BigInt,
         created_at -> UtcTime,
         updated_at -> UtcTime,
+        github_installation_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{Id, UtcTime};
+
+    credential_states (connection_id) {
+        connection_id -> Id,
+        expires_at -> Nullable<UtcTime>,
+        last_use -> Text,
+        last_use_at -> Nullable<UtcTime>,
+        renewal_holder -> Nullable<Id>,
+        renewal_until -> Nullable<UtcTime>,
     }
 }
 
@@ -196,6 +211,7 @@ diesel::joinable!(service_mappings -> repo_connections (connection_id));
 diesel::joinable!(pull_requests -> repo_connections (connection_id));
 diesel::joinable!(repository_files -> repo_connections (connection_id));
 diesel::joinable!(connection_webhooks -> repo_connections (connection_id));
+diesel::joinable!(credential_states -> repo_connections (connection_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -210,4 +226,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     repository_files,
     connection_webhooks,
     webhook_deliveries,
+    credential_states,
 );

@@ -38,13 +38,14 @@ impl WebhookStore for AnyStore {
     async fn github_connections_holding(
         &self,
         repository_key: &str,
-        // The one place the App's hook narrows to an installation once
-        // connections record theirs (`repo_connections.github_installation_id
-        // = installation_id`); until then every GitHub connection holding
-        // the repository is woken, which costs at most a sync of a
-        // repository that did not change.
-        _installation_id: Option<i64>,
+        installation_id: Option<i64>,
     ) -> Result<Vec<ConnectionId>, StoreError> {
+        // The App's deliveries speak for one installation: only the
+        // connections made through it are woken, never a token connection
+        // that happens to hold the same repository (nor another tenant's).
+        let Some(installation) = installation_id else {
+            return Ok(Vec::new());
+        };
         let key = repository_key.to_ascii_lowercase();
         self.run(async move |c| {
             let active: bool = true;
@@ -52,6 +53,7 @@ impl WebhookStore for AnyStore {
                 .inner_join(conns::table)
                 .filter(repos::name_key.eq(&key))
                 .filter(conns::platform.eq(Platform::GitHub.as_str()))
+                .filter(conns::github_installation_id.eq(installation))
                 .filter(conns::is_active.eq(active))
                 .select(repos::connection_id)
                 .order(repos::connection_id.asc())

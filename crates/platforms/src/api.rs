@@ -8,9 +8,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
-use sigsentry_domain::RepoName;
-use sigsentry_ports::{NoTelemetry, PlatformError, RateLimitState, Telemetry};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sigsentry_domain::{CredentialUse, RepoName};
+use sigsentry_ports::{CredentialKeeper, CredentialReport, NoTelemetry, PlatformError, RateLimitState, Telemetry};
 use url::Url;
 
 use crate::auth::{Auth, AuthHeader};
@@ -35,6 +35,11 @@ pub(crate) struct Api {
     /// Shared by every session: limits belong to the host, not the session.
     limits: RateLimitBook,
     auth: Auth,
+    /// Told what the calls teach about the credentials; renews OAuth grants.
+    keeper: Keeper,
+    /// Whether GitHub's `github-authentication-token-expiration` header
+    /// tells this session's token expiry (a personal token on GitHub).
+    expiry_header: bool,
     /// How much a file listing or a PR's changes may hold.
     bounds: ListingBounds,
     /// What this session has spent of the per-sync bounds.
@@ -59,6 +64,16 @@ impl fmt::Debug for Reporter {
     }
 }
 
+/// The session's credential keeper (`Debug` for the session's sake).
+#[derive(Clone)]
+pub(crate) struct Keeper(pub(crate) Arc<dyn CredentialKeeper>);
+
+impl std::fmt::Debug for Keeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keeper")
+    }
+}
+
 impl Api {
     pub(crate) fn new(
         platform: &'static str,
@@ -70,14 +85,50 @@ impl Api {
         bounds: ListingBounds,
     ) -> Self {
         let origin = root.origin().ascii_serialization();
+        let expiry_header = platform == crate::github::PLATFORM && auth.is_fixed();
+        let keeper = Keeper(Arc::new(sigsentry_ports::DetachedKeeper));
         let (budget, telemetry) = (Budget::new(bounds), Reporter::default());
-        Self { platform, root, origin, lane, retry, limits, auth, bounds, budget, telemetry }
+        Self { platform, root, origin, lane, retry, limits, auth, keeper, expiry_header, bounds, budget, telemetry }
     }
 
     /// The same API, reporting its calls and rate-limit waits to `telemetry`.
     pub(crate) fn reporting(mut self, telemetry: Reporter) -> Self {
         self.telemetry = telemetry;
         self
+    }
+
+    /// The same API, its calls reported to (and its grants renewed by) `keeper`.
+    #[must_use]
+    pub(crate) fn kept_by(mut self, keeper: Keeper) -> Self {
+        self.keeper = keeper;
+        self
+    }
+
+    /// Tells the keeper what a call taught.
+    pub(crate) fn observe(&self, report: CredentialReport) {
+        self.keeper.0.observe(report);
+    }
+
+    /// Whether the session's credentials are a personal token or Basic pair.
+    pub(crate) fn fixed_auth(&self) -> bool {
+        self.auth.is_fixed()
+    }
+
+    /// Whether the session authenticates as a GitHub App installation.
+    pub(crate) fn app_installation(&self) -> bool {
+        matches!(self.auth, Auth::Installation(_))
+    }
+
+    /// What a successful reply teaches: the credentials work, and on GitHub
+    /// a personal token's expiry (the header's absence: it does not expire).
+    fn accepted(&self, headers: &http::HeaderMap) {
+        let expires_at = self.expiry_header.then(|| {
+            headers
+                .get("github-authentication-token-expiration")
+                .and_then(|v| v.to_str().ok())
+                .and_then(github_expiration)
+        });
+        self.observe(CredentialReport { outcome: Some(CredentialUse::Accepted), expires_at });
     }
 
     /// How much a file listing or a PR's changes may hold.
@@ -233,22 +284,37 @@ pub(crate) trait Dialect: Sync {
                 return Err(PlatformError::Unexpected { platform, detail });
             }
             api.budget.request(platform)?;
-            let auth = api.auth.header().await?;
-            let began = Instant::now();
-            let reply = with_retry(platform, &api.retry, || self.send(url, &auth, accept)).await;
-            let status = reply.as_ref().ok().map(|reply| reply.status.as_u16());
-            api.telemetry.0.platform_call(platform, status, began.elapsed());
-            let reply = reply?;
+            let keeper = api.keeper.0.as_ref();
+            let mut renewed = false;
+            let reply = loop {
+                let auth = api.auth.header(keeper).await?;
+                let began = Instant::now();
+                let reply = with_retry(platform, &api.retry, || self.send(url, &auth, accept)).await;
+                let status = reply.as_ref().ok().map(|reply| reply.status.as_u16());
+                api.telemetry.0.platform_call(platform, status, began.elapsed());
+                let reply = reply?;
+                // A refused installation token or OAuth access token is renewed
+                // once, and the request tried again with the new one.
+                if reply.status.as_u16() == 401 && !renewed && api.auth.refused(&auth, keeper).await? {
+                    renewed = true;
+                    continue;
+                }
+                break reply;
+            };
             api.budget.read(platform, reply.body.len())?;
             api.limits.observe(platform, &api.origin, &reply.headers);
             let status = reply.status.as_u16();
             match status {
                 200..=299 => {
                     api.limits.succeeded(platform, &api.origin);
+                    api.accepted(&reply.headers);
                     Ok(reply)
                 }
                 300..=399 => Err(outbound::redirect_refused(platform)),
-                401 => Err(PlatformError::CredentialsRejected { platform, status }),
+                401 => {
+                    api.observe(CredentialReport { outcome: Some(CredentialUse::Refused), expires_at: None });
+                    Err(PlatformError::CredentialsRejected { platform, status })
+                }
                 403 | 429 => Err(self.refused(status, &reply, repository)),
                 404 => Err(match repository {
                     Some(repository) => api.not_found(repository),
@@ -257,5 +323,28 @@ pub(crate) trait Dialect: Sync {
                 _ => Err(response::unexpected_status(platform, status, &reply.body)),
             }
         }
+    }
+}
+
+/// GitHub's `github-authentication-token-expiration` (`2026-12-02 10:00:00
+/// UTC`, or with a numeric offset).
+pub(crate) fn github_expiration(value: &str) -> Option<DateTime<Utc>> {
+    let value = value.trim();
+    if let Some(utc) = value.strip_suffix(" UTC") {
+        return NaiveDateTime::parse_from_str(utc, "%Y-%m-%d %H:%M:%S").ok().map(|t| t.and_utc());
+    }
+    DateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S %z").ok().map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_expirations_parse_in_both_spellings() {
+        let utc = github_expiration("2026-12-02 10:00:00 UTC").unwrap();
+        assert_eq!(utc.to_rfc3339(), "2026-12-02T10:00:00+00:00");
+        assert_eq!(github_expiration("2026-12-02 11:00:00 +0100"), Some(utc));
+        assert_eq!(github_expiration("soon"), None);
     }
 }

@@ -31,6 +31,57 @@ pub struct PlatformConfig {
     pub user_agent: String,
     /// How much a file listing or a pull request's changes may hold.
     pub bounds: ListingBounds,
+    /// The operator's GitHub App, for `githubApp` credentials.
+    pub github_app: Option<GitHubAppConfig>,
+    /// The operator's GitLab OAuth application, for GitLab `oauth` credentials.
+    pub gitlab_oauth: Option<OAuthClientConfig>,
+    /// The operator's Bitbucket OAuth consumer, for Bitbucket `oauth` credentials.
+    pub bitbucket_oauth: Option<OAuthClientConfig>,
+    /// Bitbucket's token endpoint (`https://bitbucket.org/site/oauth2/access_token`):
+    /// another host than its API.
+    pub bitbucket_token_url: String,
+}
+
+/// A secret of the operator's configuration: `Debug` prints a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientSecret(***)")
+    }
+}
+
+/// A GitHub App: its id (the JWT's `iss`) and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubAppConfig {
+    /// The App's id, or its client id.
+    pub app_id: String,
+    /// Its private key, PEM: PKCS#1 (`BEGIN RSA PRIVATE KEY`, as GitHub
+    /// issues it) or PKCS#8 (`BEGIN PRIVATE KEY`).
+    pub private_key_pem: ClientSecret,
+}
+
+/// An OAuth client registered with a platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthClientConfig {
+    /// The client id.
+    pub client_id: String,
+    /// The client secret.
+    pub client_secret: ClientSecret,
+    /// Sent with a refresh when set (GitLab checks it against the application's).
+    pub redirect_uri: Option<String>,
 }
 
 impl Default for PlatformConfig {
@@ -45,6 +96,10 @@ impl Default for PlatformConfig {
             retry: RetryConfig::default(),
             user_agent: concat!("sigsentry-code-repos/", env!("CARGO_PKG_VERSION")).to_owned(),
             bounds: ListingBounds::default(),
+            github_app: None,
+            gitlab_oauth: None,
+            bitbucket_oauth: None,
+            bitbucket_token_url: "https://bitbucket.org/site/oauth2/access_token".to_owned(),
         }
     }
 }

@@ -55,9 +55,11 @@ impl GitHubSession {
 }
 
 impl PlatformSession for GitHubSession {
-    /// `GET /user`: a 401 means the token is bad.
+    /// `GET /user`: a 401 means the token is bad. An installation token
+    /// cannot call `/user`: `GET /installation/repositories?per_page=1`.
     async fn verify(&self) -> Result<(), PlatformError> {
-        self.get(&self.api.endpoint("/user")?, None).await.map(drop)
+        let path = if self.api.app_installation() { "/installation/repositories?per_page=1" } else { "/user" };
+        self.get(&self.api.endpoint(path)?, None).await.map(drop)
     }
 
     /// `GET /repos/{owner}/{repo}`: the default branch and visibility.

@@ -1,12 +1,16 @@
-//! GitLab (gitlab.com and self-managed), over REST v4 with a `PRIVATE-TOKEN`.
+//! GitLab (gitlab.com and self-managed), over REST v4 with a `PRIVATE-TOKEN`
+//! (personal, group and project access tokens) or `Authorization: Bearer`
+//! (OAuth access tokens, which GitLab accepts only that way).
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use http::HeaderName;
 use serde::Deserialize;
 use sigsentry_domain::RepoName;
 use sigsentry_ports::{
-    ChangedFile, MergedPullRequest, PlatformError, PlatformSession, PullRequestWindow, RateLimitState, RepositoryInfo,
-    TreeSnapshot,
+    ChangedFile, CredentialReport, MergedPullRequest, PlatformError, PlatformSession, PullRequestWindow,
+    RateLimitState, RepositoryInfo, TreeSnapshot,
 };
 use url::Url;
 
@@ -27,18 +31,44 @@ pub(crate) const TOKEN_HEADER: HeaderName = HeaderName::from_static("private-tok
 #[derive(Debug)]
 pub(crate) struct GitLabSession {
     api: Api,
+    /// Whether the token's expiry was asked for already in this session.
+    expiry_asked: AtomicBool,
 }
 
 impl GitLabSession {
     pub(crate) fn new(api: Api) -> Self {
-        Self { api }
+        Self { api, expiry_asked: AtomicBool::new(false) }
+    }
+
+    /// A personal (group, project) access token's expiry, once per session:
+    /// `GET /personal_access_tokens/self` answers `expires_at`, a date; the
+    /// token stops working at 00:00 UTC of that day. OAuth grants renew
+    /// themselves. Not knowing it fails nothing.
+    async fn learn_expiry(&self) {
+        #[derive(Deserialize)]
+        struct SelfToken {
+            expires_at: Option<NaiveDate>,
+        }
+        if !self.api.fixed_auth() || self.expiry_asked.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let Ok(url) = self.api.endpoint("/personal_access_tokens/self") else { return };
+        match self.get(&url, None).await.and_then(|reply| json::<SelfToken>(PLATFORM, &reply.body)) {
+            Ok(token) => {
+                let expires_at = token.expires_at.and_then(|day| day.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
+                self.api.observe(CredentialReport { outcome: None, expires_at: Some(expires_at) });
+            }
+            Err(error) => tracing::debug!(%error, "GitLab did not tell the token's expiry"),
+        }
     }
 }
 
 impl PlatformSession for GitLabSession {
     /// `GET /user`: a 401 means the token is bad.
     async fn verify(&self) -> Result<(), PlatformError> {
-        self.get(&self.api.endpoint("/user")?, None).await.map(drop)
+        self.get(&self.api.endpoint("/user")?, None).await?;
+        self.learn_expiry().await;
+        Ok(())
     }
 
     /// `GET /projects/{group%2Fsub%2Fproject}`: the default branch and visibility.
@@ -51,6 +81,7 @@ impl PlatformSession for GitLabSession {
         let url = self.api.endpoint(&format!("/projects/{}", project_id(repository)))?;
         let reply = self.get(&url, Some(repository)).await?;
         let project: Project = json(PLATFORM, &reply.body)?;
+        self.learn_expiry().await;
         Ok(RepositoryInfo {
             default_branch: project.default_branch.filter(|b| !b.is_empty()),
             // `internal` projects are visible to every signed-in user, not to the public.

@@ -18,6 +18,7 @@
 //! ```
 
 mod api;
+mod app_token;
 mod auth;
 mod backoff;
 mod bitbucket;
@@ -25,26 +26,30 @@ mod config;
 mod github;
 mod gitlab;
 mod listing;
+mod oauth;
 mod outbound;
 mod rate_limit;
 mod response;
 
 use std::sync::Arc;
 
-use sigsentry_domain::{BaseUrl, Credentials, RepoName};
+use sigsentry_domain::{BaseUrl, Credentials, OAuthTokens, RepoName};
 use sigsentry_ports::{
-    MergedPullRequest, PlatformClient, PlatformError, PlatformSession, PullRequestWindow, RateLimitState,
-    RepositoryInfo, Telemetry, TreeSnapshot,
+    CredentialKeeper, DetachedKeeper, MergedPullRequest, PlatformClient, PlatformError, PlatformSession,
+    PullRequestWindow, RateLimitState, RepositoryInfo, Telemetry, TreeSnapshot,
 };
 use url::Url;
 
-pub use config::{ListingBounds, PlatformConfig, RetryConfig};
+pub use app_token::AppKeyError;
+pub use config::{ClientSecret, GitHubAppConfig, ListingBounds, OAuthClientConfig, PlatformConfig, RetryConfig};
 
-use crate::api::{Api, Reporter};
-use crate::auth::Auth;
+use crate::api::{Api, Keeper, Reporter};
+use crate::app_token::AppMinter;
+use crate::auth::{Auth, Installation, OAuthGrant};
 use crate::bitbucket::BitbucketSession;
 use crate::github::GitHubSession;
 use crate::gitlab::GitLabSession;
+use crate::oauth::{ClientAuth, TokenEndpoint};
 use crate::outbound::Outbound;
 use crate::rate_limit::RateLimitBook;
 
@@ -67,6 +72,13 @@ struct Inner {
     github_api: Url,
     gitlab_api: Url,
     bitbucket_api: Url,
+    /// The GitLab instance root (its token endpoint is `{root}/oauth/token`).
+    gitlab_root: Url,
+    /// The operator's GitHub App, its installation tokens shared by every session.
+    github_app: Option<Arc<AppMinter>>,
+    gitlab_oauth: Option<OAuthClientConfig>,
+    bitbucket_oauth: Option<OAuthClientConfig>,
+    bitbucket_token_url: Url,
 }
 
 /// Why [`PlatformClients::new`] failed.
@@ -81,6 +93,9 @@ pub enum SetupError {
     /// The HTTP client could not be built (its TLS setup failed).
     #[error("the HTTP client could not be built")]
     Client(#[source] reqwest::Error),
+    /// The GitHub App's private key cannot be used.
+    #[error(transparent)]
+    AppKey(#[from] AppKeyError),
 }
 
 impl PlatformClients {
@@ -92,6 +107,9 @@ impl PlatformClients {
         let github_api = parse_root(&config.github_api_url, "", "github_api_url")?;
         let gitlab_api = parse_root(&config.gitlab_url, gitlab::API_PATH, "gitlab_url")?;
         let bitbucket_api = parse_root(&config.bitbucket_api_url, "", "bitbucket_api_url")?;
+        let gitlab_root = parse_root(&config.gitlab_url, "", "gitlab_url")?;
+        let bitbucket_token_url = parse_root(&config.bitbucket_token_url, "", "bitbucket_token_url")?;
+        let github_app = config.github_app.as_ref().map(AppMinter::new).transpose()?.map(Arc::new);
         let outbound = Outbound::new(&config).map_err(SetupError::Client)?;
         Ok(Self {
             telemetry: Reporter::default(),
@@ -103,6 +121,11 @@ impl PlatformClients {
                 github_api,
                 gitlab_api,
                 bitbucket_api,
+                gitlab_root,
+                github_app,
+                gitlab_oauth: config.gitlab_oauth,
+                bitbucket_oauth: config.bitbucket_oauth,
+                bitbucket_token_url,
             }),
         })
     }
@@ -123,7 +146,8 @@ impl PlatformClients {
         cloud: &Url,
         base_url: Option<&BaseUrl>,
         api_path: &str,
-        auth: Auth,
+        auth: impl FnOnce(&Url, &outbound::Lane) -> Result<Auth, PlatformError>,
+        keeper: Arc<dyn CredentialKeeper>,
     ) -> Result<Api, PlatformError> {
         let inner = &self.inner;
         let (root, guarded) = match base_url {
@@ -131,8 +155,28 @@ impl PlatformClients {
             None => (cloud.clone(), false),
         };
         let lane = inner.outbound.lane(guarded).clone();
+        let auth = auth(&root, &lane)?;
         Ok(Api::new(platform, root, lane, inner.retry, inner.limits.clone(), auth, inner.bounds)
+            .kept_by(Keeper(keeper))
             .reporting(self.telemetry.clone()))
+    }
+
+    /// The OAuth grant of a session: its tokens, and where they are renewed.
+    fn oauth(
+        &self,
+        platform: &'static str,
+        tokens: &OAuthTokens,
+        url: Url,
+        lane: outbound::Lane,
+        client: Option<&OAuthClientConfig>,
+        auth: ClientAuth,
+    ) -> Result<Auth, PlatformError> {
+        let client = client.cloned().ok_or_else(|| PlatformError::Unexpected {
+            platform,
+            detail: "the server's OAuth client is not configured".to_owned(),
+        })?;
+        let endpoint = TokenEndpoint { platform, url, lane, client, auth };
+        Ok(Auth::Grant(Arc::new(OAuthGrant { tokens: tokio::sync::Mutex::new(tokens.clone()), endpoint })))
     }
 }
 
@@ -140,22 +184,80 @@ impl PlatformClient for PlatformClients {
     type Session = Session;
 
     async fn open(&self, credentials: Credentials) -> Result<Session, PlatformError> {
+        self.open_kept(credentials, Arc::new(DetachedKeeper)).await
+    }
+
+    async fn open_kept(
+        &self,
+        credentials: Credentials,
+        keeper: Arc<dyn CredentialKeeper>,
+    ) -> Result<Session, PlatformError> {
         let inner = &self.inner;
         let session = match &credentials {
             Credentials::GitHubToken { token, base_url } => {
-                let auth = Auth::bearer(github::PLATFORM, token)?;
-                let api = self.api(github::PLATFORM, &inner.github_api, base_url.as_ref(), "", auth)?;
+                let auth = |_: &Url, _: &outbound::Lane| Auth::bearer(github::PLATFORM, token);
+                let api = self.api(github::PLATFORM, &inner.github_api, base_url.as_ref(), "", auth, keeper)?;
+                AnySession::GitHub(GitHubSession::new(api))
+            }
+            Credentials::GitHubApp { installation_id, base_url } => {
+                let minter = inner.github_app.clone().ok_or_else(|| PlatformError::Unexpected {
+                    platform: github::PLATFORM,
+                    detail: "the server's GitHub App is not configured".to_owned(),
+                })?;
+                let auth = |root: &Url, lane: &outbound::Lane| {
+                    Ok(Auth::Installation(Arc::new(Installation {
+                        minter,
+                        installation: *installation_id,
+                        root: root.clone(),
+                        lane: lane.clone(),
+                        retry: inner.retry,
+                    })))
+                };
+                let api = self.api(github::PLATFORM, &inner.github_api, base_url.as_ref(), "", auth, keeper)?;
                 AnySession::GitHub(GitHubSession::new(api))
             }
             Credentials::GitLabToken { token, base_url } => {
-                let auth = Auth::token(gitlab::PLATFORM, gitlab::TOKEN_HEADER, token)?;
-                let api = self.api(gitlab::PLATFORM, &inner.gitlab_api, base_url.as_ref(), gitlab::API_PATH, auth)?;
+                let auth = |_: &Url, _: &outbound::Lane| Auth::token(gitlab::PLATFORM, gitlab::TOKEN_HEADER, token);
+                let api =
+                    self.api(gitlab::PLATFORM, &inner.gitlab_api, base_url.as_ref(), gitlab::API_PATH, auth, keeper)?;
+                AnySession::GitLab(GitLabSession::new(api))
+            }
+            Credentials::GitLabOAuth { tokens, base_url } => {
+                // The token endpoint hangs off the instance root, on the API's lane.
+                let root = match base_url {
+                    Some(base) => user_root(gitlab::PLATFORM, base, "")?,
+                    None => inner.gitlab_root.clone(),
+                };
+                let url =
+                    Url::parse(&format!("{}/oauth/token", root.as_str().trim_end_matches('/'))).map_err(|_| {
+                        PlatformError::Unexpected {
+                            platform: gitlab::PLATFORM,
+                            detail: "no token endpoint URL".to_owned(),
+                        }
+                    })?;
+                let auth = |_: &Url, lane: &outbound::Lane| {
+                    let client = inner.gitlab_oauth.as_ref();
+                    self.oauth(gitlab::PLATFORM, tokens, url, lane.clone(), client, ClientAuth::Form)
+                };
+                let api =
+                    self.api(gitlab::PLATFORM, &inner.gitlab_api, base_url.as_ref(), gitlab::API_PATH, auth, keeper)?;
                 AnySession::GitLab(GitLabSession::new(api))
             }
             Credentials::BitbucketAppPassword { username: user, app_password: password }
             | Credentials::BitbucketApiToken { email: user, api_token: password } => {
-                let auth = Auth::basic(bitbucket::PLATFORM, user, password)?;
-                let api = self.api(bitbucket::PLATFORM, &inner.bitbucket_api, None, "", auth)?;
+                let auth = |_: &Url, _: &outbound::Lane| Auth::basic(bitbucket::PLATFORM, user, password);
+                let api = self.api(bitbucket::PLATFORM, &inner.bitbucket_api, None, "", auth, keeper)?;
+                AnySession::Bitbucket(BitbucketSession::new(api))
+            }
+            Credentials::BitbucketOAuth { tokens } => {
+                // The token endpoint is the operator's, on another host than the API.
+                let auth = |_: &Url, _: &outbound::Lane| {
+                    let lane = inner.outbound.lane(false).clone();
+                    let url = inner.bitbucket_token_url.clone();
+                    let client = inner.bitbucket_oauth.as_ref();
+                    self.oauth(bitbucket::PLATFORM, tokens, url, lane, client, ClientAuth::Basic)
+                };
+                let api = self.api(bitbucket::PLATFORM, &inner.bitbucket_api, None, "", auth, keeper)?;
                 AnySession::Bitbucket(BitbucketSession::new(api))
             }
         };

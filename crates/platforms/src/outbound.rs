@@ -228,6 +228,43 @@ impl Lane {
         self.client.execute(request).await.map_err(|error| SendError::from_reqwest(&error))
     }
 
+    /// `POST url` with `headers` and a form-encoded `form`, its JSON answer
+    /// read whole. Sent once: a token endpoint spends what it is sent.
+    pub(crate) async fn post_form(
+        &self,
+        url: &Url,
+        headers: &[(http::HeaderName, http::HeaderValue)],
+        form: String,
+    ) -> Result<Reply, SendError> {
+        let mut request = self
+            .client
+            .post(url.clone())
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form);
+        for (name, value) in headers {
+            request = request.header(name.clone(), value.clone());
+        }
+        let request = request.build().map_err(|error| SendError::from_reqwest(&error))?;
+        let response = self.execute(request).await?;
+        read_reply(http::Response::from(response).map(BodyExt::boxed), None).await
+    }
+
+    /// `POST url` with `headers` and no body, its JSON answer read whole.
+    pub(crate) async fn post_empty(
+        &self,
+        url: &Url,
+        headers: &[(http::HeaderName, http::HeaderValue)],
+    ) -> Result<Reply, SendError> {
+        let mut request = self.client.post(url.clone());
+        for (name, value) in headers {
+            request = request.header(name.clone(), value.clone());
+        }
+        let request = request.build().map_err(|error| SendError::from_reqwest(&error))?;
+        let response = self.execute(request).await?;
+        read_reply(http::Response::from(response).map(BodyExt::boxed), None).await
+    }
+
     /// `GET url` with `auth`, its body read as `accept` says.
     pub(crate) async fn get(&self, url: &Url, auth: &AuthHeader, accept: Accept) -> Result<Reply, SendError> {
         let request = self

@@ -11,6 +11,7 @@
 mod cipher;
 mod clock;
 mod code_index;
+mod credentials;
 mod platform;
 mod store;
 mod sync;
@@ -20,6 +21,10 @@ mod webhook;
 pub use cipher::{Aad, CipherError, CredentialCipher, SealedSecret, WebhookSecretAad};
 pub use clock::{Clock, SystemClock};
 pub use code_index::{CodeIndexStore, FileChange, FileRef, IndexedFile};
+pub use credentials::{
+    BoxFuture, CredentialKeeper, CredentialReport, CredentialStore, DetachedKeeper, OAuthExchange, RefreshError,
+    RenewalClaim, RenewalOutcome,
+};
 pub use platform::{
     ChangedFile, MergedPullRequest, PlatformClient, PlatformError, PlatformSession, PullRequestWindow, RateLimitState,
     RepositoryInfo, TreeSnapshot,

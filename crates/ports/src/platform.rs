@@ -1,10 +1,13 @@
 //! Talking to a source platform (GitHub, GitLab, Bitbucket).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sigsentry_domain::correlation::{LineRange, PrFile};
 use sigsentry_domain::{Credentials, RepoName};
+
+use crate::CredentialKeeper;
 
 /// What the platform says about one repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +218,22 @@ pub trait PlatformClient: Clone + Send + Sync + 'static {
     /// all: a `baseUrl` that does not make an API root, a secret that cannot
     /// be sent in a header. Nothing is checked with the platform yet.
     fn open(&self, credentials: Credentials) -> impl Future<Output = Result<Self::Session, PlatformError>> + Send;
+
+    /// [`PlatformClient::open`] for credentials kept in the store: the
+    /// session reports to `keeper` what it learns of them (their expiry,
+    /// whether they were accepted) and renews an OAuth grant through it,
+    /// under the store's lock. By default the keeper is not used.
+    ///
+    /// # Errors
+    /// As [`PlatformClient::open`].
+    fn open_kept(
+        &self,
+        credentials: Credentials,
+        keeper: Arc<dyn CredentialKeeper>,
+    ) -> impl Future<Output = Result<Self::Session, PlatformError>> + Send {
+        drop(keeper);
+        self.open(credentials)
+    }
 }
 
 /// Calls to one platform with one set of credentials, opened by

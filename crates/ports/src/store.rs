@@ -8,8 +8,9 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use sigsentry_domain::{
-    ApiKeyId, BaseUrl, ConnectionId, CredentialKind, IdempotencyKey, LookbackDays, PermissionSet, Plan, Platform,
-    ProjectId, QuotaExceeded, RepoConnection, RepoName, ServiceMapping, ServiceName, TenantId,
+    ApiKeyId, BaseUrl, ConnectionId, CredentialKind, CredentialStatus, IdempotencyKey, InstallationId, LookbackDays,
+    PermissionSet, Plan, Platform, ProjectId, QuotaExceeded, RepoConnection, RepoName, ServiceMapping, ServiceName,
+    TenantId,
 };
 
 use crate::SealedSecret;
@@ -109,6 +110,9 @@ pub struct NewCredentials {
     pub base_url: Option<BaseUrl>,
     /// The sealed secret parts.
     pub sealed: SealedSecret,
+    /// The GitHub App installation of `githubApp` credentials, kept in clear
+    /// beside the sealed value so that the App's webhooks find the connection.
+    pub installation_id: Option<InstallationId>,
 }
 
 /// A connection to create.
@@ -222,6 +226,11 @@ pub struct ListQuery {
     pub platform: Option<Platform>,
     /// Only active (`true`) or paused (`false`) connections.
     pub is_active: Option<bool>,
+    /// Only connections whose credentials have one of these statuses at
+    /// `now` (empty: any).
+    pub credential_status: Vec<CredentialStatus>,
+    /// The time the statuses are computed at.
+    pub now: DateTime<Utc>,
     /// Rows after this id.
     pub after: Option<ConnectionId>,
     /// At most this many rows.
@@ -490,6 +499,7 @@ pub trait Store:
     + crate::SyncStore
     + crate::CodeIndexStore
     + crate::WebhookStore
+    + crate::CredentialStore
 {
 }
 
@@ -501,5 +511,6 @@ impl<T> Store for T where
         + crate::SyncStore
         + crate::CodeIndexStore
         + crate::WebhookStore
+        + crate::CredentialStore
 {
 }

@@ -31,6 +31,9 @@ pub struct SyncJob {
     pub base_url: Option<BaseUrl>,
     /// The sealed credentials.
     pub sealed: SealedSecret,
+    /// When a user last set them: what the sync learns of them is recorded
+    /// only while they are still these.
+    pub credentials_set_at: DateTime<Utc>,
     /// The connection's window.
     pub lookback_days: LookbackDays,
     /// High-water mark of PR updates already cached (incremental sync);

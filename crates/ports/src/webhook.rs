@@ -82,11 +82,9 @@ pub trait WebhookStore: Clone + Send + Sync + 'static {
         id: ConnectionId,
     ) -> impl Future<Output = Result<Option<WebhookTarget>, StoreError>> + Send;
 
-    /// The active GitHub connections that hold the repository with key
-    /// `repository_key` (any project): whom the GitHub App's hook wakes.
-    /// `installation_id` is where the lookup narrows to the connections of
-    /// that App installation once connections record it; until then it is
-    /// not used and every GitHub connection holding the repository answers.
+    /// The active GitHub connections made through App installation
+    /// `installation_id` that hold the repository with key `repository_key`:
+    /// whom the GitHub App's hook wakes. None without an installation id.
     ///
     /// # Errors
     /// [`StoreError`] when the store fails.

@@ -96,6 +96,108 @@ pub struct Config {
     pub public_url: Option<String>,
     /// The GitHub App's webhook secret (`SIGSENTRY_GITHUB_APP_WEBHOOK_SECRET`).
     pub github_app_webhook_secret: Option<Sensitive<String>>,
+    /// The GitHub App and OAuth clients that self-renewing credentials need.
+    pub renewal: RenewalConfig,
+}
+
+/// The operator's GitHub App and OAuth clients. A kind left unconfigured is
+/// refused when a user sets it (400 at `/credentials`, naming the setting).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenewalConfig {
+    /// `SIGSENTRY_GITHUB_APP_ID` and `SIGSENTRY_GITHUB_APP_PRIVATE_KEY` (or `..._FILE`).
+    pub github_app: Option<GitHubAppConfig>,
+    /// `SIGSENTRY_GITLAB_OAUTH_CLIENT_ID`, `..._SECRET`, and `SIGSENTRY_GITLAB_OAUTH_REDIRECT_URI`.
+    pub gitlab_oauth: Option<OAuthClientConfig>,
+    /// `SIGSENTRY_BITBUCKET_OAUTH_CLIENT_ID` and `..._SECRET`.
+    pub bitbucket_oauth: Option<OAuthClientConfig>,
+    /// `SIGSENTRY_BITBUCKET_OAUTH_TOKEN_URL` (default `https://bitbucket.org/site/oauth2/access_token`).
+    pub bitbucket_token_url: String,
+}
+
+/// A GitHub App: its id and its private key (PEM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubAppConfig {
+    /// The App's id (or client id): the JWT's `iss`.
+    pub app_id: String,
+    /// The PEM text of its private key.
+    pub private_key_pem: Sensitive<String>,
+}
+
+/// An OAuth client registered with a platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthClientConfig {
+    /// The client (application, consumer) id.
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: Sensitive<String>,
+    /// The redirect URI registered with the client, sent with refreshes when set (GitLab).
+    pub redirect_uri: Option<String>,
+}
+
+impl RenewalConfig {
+    /// Which kinds are configured, as the service checks them.
+    pub fn setup(&self) -> sigsentry_domain::RenewalSetup {
+        sigsentry_domain::RenewalSetup {
+            github_app: self.github_app.is_some(),
+            gitlab_oauth: self.gitlab_oauth.is_some(),
+            bitbucket_oauth: self.bitbucket_oauth.is_some(),
+        }
+    }
+
+    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        // Half a configuration is an operator's slip: say which half is missing at start-up.
+        let pair = |first: &str, second: &str| -> anyhow::Result<Option<(String, String)>> {
+            match (get(first), get(second)) {
+                (Some(a), Some(b)) => Ok(Some((a, b))),
+                (None, None) => Ok(None),
+                (Some(_), None) => bail!("{first} is set but {second} is not; set both, or neither"),
+                (None, Some(_)) => bail!("{second} is set but {first} is not; set both, or neither"),
+            }
+        };
+        let key = match (get("SIGSENTRY_GITHUB_APP_PRIVATE_KEY"), get("SIGSENTRY_GITHUB_APP_PRIVATE_KEY_FILE")) {
+            (Some(_), Some(_)) => {
+                bail!("set SIGSENTRY_GITHUB_APP_PRIVATE_KEY or SIGSENTRY_GITHUB_APP_PRIVATE_KEY_FILE, not both")
+            }
+            (Some(pem), None) => Some(pem.replace("\\n", "\n")),
+            (None, Some(path)) => Some(std::fs::read_to_string(&path).with_context(|| {
+                format!("SIGSENTRY_GITHUB_APP_PRIVATE_KEY_FILE names a file that cannot be read ({path})")
+            })?),
+            (None, None) => None,
+        };
+        let github_app = match (get("SIGSENTRY_GITHUB_APP_ID"), key) {
+            (Some(app_id), Some(pem)) => Some(GitHubAppConfig { app_id, private_key_pem: Sensitive::new(pem) }),
+            (None, None) => None,
+            (Some(_), None) => bail!(
+                "SIGSENTRY_GITHUB_APP_ID is set but SIGSENTRY_GITHUB_APP_PRIVATE_KEY (or ..._FILE) is not; set both, or neither"
+            ),
+            (None, Some(_)) => bail!(
+                "SIGSENTRY_GITHUB_APP_PRIVATE_KEY is set but SIGSENTRY_GITHUB_APP_ID is not; set both, or neither"
+            ),
+        };
+        let client = |id: &str, secret: &str, redirect: Option<&str>| -> anyhow::Result<Option<OAuthClientConfig>> {
+            Ok(pair(id, secret)?.map(|(client_id, secret)| OAuthClientConfig {
+                client_id,
+                client_secret: Sensitive::new(secret),
+                redirect_uri: redirect.and_then(get),
+            }))
+        };
+        let gitlab_oauth = client(
+            "SIGSENTRY_GITLAB_OAUTH_CLIENT_ID",
+            "SIGSENTRY_GITLAB_OAUTH_CLIENT_SECRET",
+            Some("SIGSENTRY_GITLAB_OAUTH_REDIRECT_URI"),
+        )?;
+        let bitbucket_oauth =
+            client("SIGSENTRY_BITBUCKET_OAUTH_CLIENT_ID", "SIGSENTRY_BITBUCKET_OAUTH_CLIENT_SECRET", None)?;
+        let bitbucket_token_url = get("SIGSENTRY_BITBUCKET_OAUTH_TOKEN_URL")
+            .unwrap_or_else(|| "https://bitbucket.org/site/oauth2/access_token".to_owned());
+        match url::Url::parse(&bitbucket_token_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {}
+            _ => bail!(
+                "SIGSENTRY_BITBUCKET_OAUTH_TOKEN_URL must be an http(s) URL with a host, got {bitbucket_token_url:?}"
+            ),
+        }
+        Ok(Self { github_app, gitlab_oauth, bitbucket_oauth, bitbucket_token_url })
+    }
 }
 
 /// Where the platforms' cloud APIs are.
@@ -216,6 +318,7 @@ impl Config {
             })
             .transpose()?;
         let github_app_webhook_secret = get("SIGSENTRY_GITHUB_APP_WEBHOOK_SECRET").map(Sensitive::new);
+        let renewal = RenewalConfig::from_lookup(&get)?;
         Ok(Self {
             database_url: DatabaseUrl(database_url),
             listen,
@@ -234,6 +337,7 @@ impl Config {
             metrics_listen,
             public_url,
             github_app_webhook_secret,
+            renewal,
         })
     }
 
@@ -310,6 +414,48 @@ mod tests {
         let config = from(&[("SIGSENTRY_PUBLIC_URL", "https://sigsentry.example.com/code-repos/")]).unwrap();
         assert_eq!(config.public_url.as_deref(), Some("https://sigsentry.example.com/code-repos"));
         assert_eq!(from(&[]).unwrap().public_url, None);
+    }
+
+    #[test]
+    fn renewal_clients_come_whole_and_stay_secret() {
+        let config = from(&[]).unwrap();
+        assert_eq!(config.renewal.setup(), sigsentry_domain::RenewalSetup::default());
+        assert_eq!(config.renewal.bitbucket_token_url, "https://bitbucket.org/site/oauth2/access_token");
+        let config = from(&[
+            ("SIGSENTRY_GITHUB_APP_ID", "123456"),
+            (
+                "SIGSENTRY_GITHUB_APP_PRIVATE_KEY",
+                "-----BEGIN RSA PRIVATE KEY-----\\nTOPSECRETKEY\\n-----END RSA PRIVATE KEY-----",
+            ),
+            ("SIGSENTRY_GITLAB_OAUTH_CLIENT_ID", "gl-client"),
+            ("SIGSENTRY_GITLAB_OAUTH_CLIENT_SECRET", "gloas-SECRETGITLAB"),
+            ("SIGSENTRY_GITLAB_OAUTH_REDIRECT_URI", "https://sentry.acme.io/oauth/gitlab"),
+            ("SIGSENTRY_BITBUCKET_OAUTH_CLIENT_ID", "bb-key"),
+            ("SIGSENTRY_BITBUCKET_OAUTH_CLIENT_SECRET", "SECRETBITBUCKET"),
+        ])
+        .unwrap();
+        assert_eq!(config.renewal.setup(), sigsentry_domain::RenewalSetup::ALL);
+        let app = config.renewal.github_app.as_ref().unwrap();
+        assert!(app.private_key_pem.expose().contains("\nTOPSECRETKEY\n"), "escaped newlines are read as newlines");
+        let gitlab = config.renewal.gitlab_oauth.as_ref().unwrap();
+        assert_eq!(gitlab.redirect_uri.as_deref(), Some("https://sentry.acme.io/oauth/gitlab"));
+        let shown = format!("{config:?}");
+        for secret in ["TOPSECRETKEY", "SECRETGITLAB", "SECRETBITBUCKET"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        for (pairs, named) in [
+            (&[("SIGSENTRY_GITHUB_APP_ID", "1")][..], "SIGSENTRY_GITHUB_APP_PRIVATE_KEY"),
+            (&[("SIGSENTRY_GITLAB_OAUTH_CLIENT_ID", "x")][..], "SIGSENTRY_GITLAB_OAUTH_CLIENT_SECRET"),
+            (&[("SIGSENTRY_BITBUCKET_OAUTH_CLIENT_SECRET", "x")][..], "SIGSENTRY_BITBUCKET_OAUTH_CLIENT_ID"),
+            (&[("SIGSENTRY_BITBUCKET_OAUTH_TOKEN_URL", "bitbucket.org")][..], "SIGSENTRY_BITBUCKET_OAUTH_TOKEN_URL"),
+            (
+                &[("SIGSENTRY_GITHUB_APP_PRIVATE_KEY_FILE", "/nonexistent/key.pem")][..],
+                "SIGSENTRY_GITHUB_APP_PRIVATE_KEY_FILE",
+            ),
+        ] {
+            let error = from(pairs).unwrap_err().to_string();
+            assert!(error.contains(named), "{error}");
+        }
     }
 
     #[test]

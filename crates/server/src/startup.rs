@@ -13,7 +13,7 @@ use sigsentry_crypto::Keyring;
 use sigsentry_domain::BaseUrlPolicy;
 use sigsentry_http::{HttpSettings, HttpShared};
 use sigsentry_persistence::AnyStore;
-use sigsentry_platforms::{PlatformClients, PlatformConfig};
+use sigsentry_platforms::{ClientSecret, GitHubAppConfig, OAuthClientConfig, PlatformClients, PlatformConfig};
 use sigsentry_ports::{NoTelemetry, SystemClock, Telemetry};
 use sigsentry_telemetry::Metrics;
 
@@ -45,9 +45,16 @@ pub fn worker_reporting(config: &Config, services: &Services, telemetry: Arc<dyn
         gitlab_url: config.platform_roots.gitlab_url.clone(),
         bitbucket_api_url: config.platform_roots.bitbucket_api_url.clone(),
         policy: BaseUrlPolicy { allow_private: config.allow_private_base_urls },
+        github_app: config.renewal.github_app.as_ref().map(|app| GitHubAppConfig {
+            app_id: app.app_id.clone(),
+            private_key_pem: ClientSecret::new(app.private_key_pem.expose().clone()),
+        }),
+        gitlab_oauth: config.renewal.gitlab_oauth.as_ref().map(oauth_client),
+        bitbucket_oauth: config.renewal.bitbucket_oauth.as_ref().map(oauth_client),
+        bitbucket_token_url: config.renewal.bitbucket_token_url.clone(),
         ..PlatformConfig::default()
     })
-    .context("cannot set up the platform clients")?
+    .context("cannot set up the platform clients (SIGSENTRY_GITHUB_APP_PRIVATE_KEY must be an RSA key in PEM)")?
     .with_telemetry(Arc::clone(&telemetry));
     let sync = SyncConfig {
         refresh_interval_secs: config.sync_interval_secs,
@@ -58,6 +65,14 @@ pub fn worker_reporting(config: &Config, services: &Services, telemetry: Arc<dyn
     };
     let worker = SyncWorker::new(services.store().clone(), services.cipher().clone(), SystemClock, platform, sync);
     Ok(worker.with_telemetry(telemetry))
+}
+
+fn oauth_client(client: &crate::config::OAuthClientConfig) -> OAuthClientConfig {
+    OAuthClientConfig {
+        client_id: client.client_id.clone(),
+        client_secret: ClientSecret::new(client.client_secret.expose().clone()),
+        redirect_uri: client.redirect_uri.clone(),
+    }
 }
 
 /// A running worker; [`WorkerHandle::stop`] stops its running syncs (their
@@ -108,6 +123,7 @@ fn service_config(config: &Config) -> ServiceConfig {
             .github_app_webhook_secret
             .as_ref()
             .map(|secret| WebhookSecret::from_config(secret.expose().clone())),
+        renewal: config.renewal.setup(),
         ..ServiceConfig::default()
     }
 }

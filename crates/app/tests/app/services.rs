@@ -155,6 +155,43 @@ impl HealthCheck for FakeStore {
     }
 }
 
+impl sigsentry_ports::CredentialStore for FakeStore {
+    async fn record_credential_use(
+        &self,
+        _: sigsentry_domain::ConnectionId,
+        _: DateTime<Utc>,
+        _: sigsentry_ports::CredentialReport,
+        _: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        unused()
+    }
+
+    async fn claim_renewal(
+        &self,
+        _: sigsentry_domain::ConnectionId,
+        _: &sigsentry_ports::SealedSecret,
+        _: Uuid,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<sigsentry_ports::RenewalClaim, StoreError> {
+        unused()
+    }
+
+    async fn finish_renewal(
+        &self,
+        _: sigsentry_domain::ConnectionId,
+        _: Uuid,
+        _: sigsentry_ports::RenewalOutcome,
+        _: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        unused()
+    }
+
+    async fn abandon_renewal(&self, _: sigsentry_domain::ConnectionId, _: Uuid) -> Result<(), StoreError> {
+        unused()
+    }
+}
+
 impl SyncStore for FakeStore {
     async fn claim_due(&self, _: DateTime<Utc>, _: DateTime<Utc>, _: u32, _: u32) -> Result<Vec<SyncJob>, StoreError> {
         unused()
@@ -281,7 +318,13 @@ fn connection(n: u128, repo: &str, synced: bool, lookback_days: i64, service: Op
         tenant_id: TenantId::from_uuid(Uuid::nil()),
         project_id: ProjectId::from_uuid(Uuid::nil()),
         platform: Platform::GitHub,
-        credentials: CredentialSummary { kind: CredentialKind::Token, hint: None, base_url: None, updated_at: t0() },
+        credentials: CredentialSummary {
+            kind: CredentialKind::Token,
+            hint: None,
+            base_url: None,
+            updated_at: t0(),
+            health: sigsentry_domain::CredentialHealth::UNKNOWN,
+        },
         repositories: vec![name.clone()],
         service_mappings: service
             .map(|s| ServiceMapping {

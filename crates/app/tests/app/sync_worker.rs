@@ -39,6 +39,45 @@ struct FakeStore {
     lease: Arc<Mutex<Option<LeaseStatus>>>,
     renewals: Arc<Mutex<usize>>,
     released: Arc<Mutex<usize>>,
+    credential_reports: Arc<Mutex<Vec<sigsentry_ports::CredentialReport>>>,
+}
+
+impl sigsentry_ports::CredentialStore for FakeStore {
+    async fn record_credential_use(
+        &self,
+        _: sigsentry_domain::ConnectionId,
+        _: DateTime<Utc>,
+        report: sigsentry_ports::CredentialReport,
+        _: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.credential_reports.lock().unwrap().push(report);
+        Ok(true)
+    }
+
+    async fn claim_renewal(
+        &self,
+        _: sigsentry_domain::ConnectionId,
+        _: &sigsentry_ports::SealedSecret,
+        _: Uuid,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<sigsentry_ports::RenewalClaim, StoreError> {
+        Err(StoreError::Unexpected("no renewal in these tests".into()))
+    }
+
+    async fn finish_renewal(
+        &self,
+        _: sigsentry_domain::ConnectionId,
+        _: Uuid,
+        _: sigsentry_ports::RenewalOutcome,
+        _: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unexpected("no renewal in these tests".into()))
+    }
+
+    async fn abandon_renewal(&self, _: sigsentry_domain::ConnectionId, _: Uuid) -> Result<(), StoreError> {
+        Err(StoreError::Unexpected("no renewal in these tests".into()))
+    }
 }
 
 impl SyncStore for FakeStore {
@@ -136,7 +175,7 @@ impl PlatformClient for FakePlatform {
             return Err(error.clone());
         }
         let mut tokens = self.tokens.lock().unwrap();
-        tokens.push(credentials.secret().expose().to_owned());
+        tokens.push(credentials.secret().expect("a token").expose().to_owned());
         Ok(FakeSession { platform: self.clone(), number: tokens.len() })
     }
 }
@@ -213,6 +252,7 @@ fn job(keys: &Keyring, updated_since: Option<DateTime<Utc>>, tamper: bool) -> Sy
         credential_kind: CredentialKind::Token,
         base_url: None,
         sealed,
+        credentials_set_at: DateTime::<Utc>::UNIX_EPOCH,
         lookback_days: LookbackDays::new(30).unwrap(),
         updated_since,
         known_tree_revision: None,

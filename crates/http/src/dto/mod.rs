@@ -10,13 +10,14 @@ pub use correlate::{
     CorrelateBody, CorrelateRequest, CorrelationView, ExceptionView, FrameBody, FrameMappingView, FrameView,
     LanguageName, SuspectFileView, SuspectPullRequestView, UnmappedReason, UnmappedView,
 };
-pub use request::{CreateConnectionBody, CredentialsBody, ServiceMappingBody, UpdateConnectionBody};
+pub use request::{CreateConnectionBody, CredentialsBody, OAuthBody, ServiceMappingBody, UpdateConnectionBody};
 pub use schema::{
-    ApiTokenCredentials, AppPasswordCredentials, BITBUCKET_REPOSITORY, CreateConnectionRequest, GITHUB_REPOSITORY,
-    GITLAB_REPOSITORY, TokenCredentials, UpdateConnectionRequest,
+    ApiTokenCredentials, AppPasswordCredentials, BITBUCKET_REPOSITORY, BitbucketOAuthCredentials,
+    CreateConnectionRequest, GITHUB_REPOSITORY, GITLAB_REPOSITORY, InstallationCredentials, OAuthCredentials,
+    TokenCredentials, UpdateConnectionRequest,
 };
 pub use view::{
-    ConnectionView, CredentialKindName, CredentialSummaryView, Deleted, Health, HealthStatus, HookAccepted,
-    HookActionName, Invalidated, PlatformName, PullRequestView, ServiceMappingView, SyncRequested, SyncStateName,
-    SyncView, Timestamp, Updated, WebhookView,
+    ConnectionView, CredentialKindName, CredentialStatusName, CredentialSummaryView, Deleted, Health, HealthStatus,
+    HookAccepted, HookActionName, Invalidated, PlatformName, PullRequestView, ServiceMappingView, SyncRequested,
+    SyncStateName, SyncView, Timestamp, Updated, WebhookView,
 };

@@ -6,11 +6,12 @@
 
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
-use sigsentry_domain::{BaseUrlField, CredentialsDraft, MappingDraft, PatchDraft, SpecDraft};
+use sigsentry_domain::{BaseUrlField, CredentialsDraft, MappingDraft, OAuthDraft, PatchDraft, SpecDraft};
 use utoipa::ToSchema;
 
 /// Credentials as sent: `{token, baseUrl?}` for GitHub and GitLab;
-/// `{username, appPassword}` or `{email, apiToken}` for Bitbucket.
+/// `{installationId, baseUrl?}` for GitHub; `{oauth, baseUrl?}` for GitLab;
+/// `{username, appPassword}`, `{email, apiToken}` or `{oauth}` for Bitbucket.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CredentialsBody {
@@ -62,6 +63,41 @@ pub struct CredentialsBody {
         pattern = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
     )]
     pub api_token: Option<String>,
+    /// The id of an installation of the server's GitHub App (GitHub).
+    #[serde(default, deserialize_with = "integer")]
+    #[schema(nullable = false, minimum = 1, maximum = 9_223_372_036_854_775_807_i64, format = Int64)]
+    pub installation_id: Option<i64>,
+    /// OAuth 2.0 tokens granted to the server's OAuth application (GitLab,
+    /// Bitbucket): the server refreshes them before they expire.
+    #[schema(nullable = false)]
+    pub oauth: Option<OAuthBody>,
+}
+
+/// An OAuth 2.0 grant, as the platform's token endpoint gave it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OAuthBody {
+    /// The access token: 1 to 1024 characters, no whitespace.
+    #[schema(
+        required,
+        nullable = false,
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
+    pub access_token: Option<String>,
+    /// The refresh token: 1 to 1024 characters, no whitespace.
+    #[schema(
+        required,
+        nullable = false,
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
+    pub refresh_token: Option<String>,
+    /// When the access token expires: an RFC 3339 date-time with its offset.
+    #[schema(required, nullable = false, value_type = Option<chrono::DateTime<chrono::Utc>>)]
+    pub expires_at: Option<String>,
 }
 
 /// A JSON integer as JSON Schema counts them: `186` and `186.0` alike (a
@@ -117,6 +153,12 @@ impl From<CredentialsBody> for CredentialsDraft {
             app_password: body.app_password,
             email: body.email,
             api_token: body.api_token,
+            installation_id: body.installation_id,
+            oauth: body.oauth.map(|oauth| OAuthDraft {
+                access_token: oauth.access_token,
+                refresh_token: oauth.refresh_token,
+                expires_at: oauth.expires_at,
+            }),
         }
     }
 }

@@ -20,7 +20,7 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{Object, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
-use super::request::{CreateConnectionBody, CredentialsBody, UpdateConnectionBody};
+use super::request::{CreateConnectionBody, CredentialsBody, OAuthBody, UpdateConnectionBody};
 use super::view::PlatformName;
 
 /// A repository name on GitHub: `owner/repo`. The owner is 1 to 39 letters,
@@ -58,6 +58,18 @@ pub struct AppPasswordCredentials;
 /// `{email, apiToken}`: Bitbucket, Atlassian's replacement for app passwords.
 #[derive(Debug)]
 pub struct ApiTokenCredentials;
+
+/// `{installationId, baseUrl?}`: an installation of the server's GitHub App.
+#[derive(Debug)]
+pub struct InstallationCredentials;
+
+/// `{oauth, baseUrl?}`: OAuth 2.0 tokens (GitLab, and Bitbucket without `baseUrl`).
+#[derive(Debug)]
+pub struct OAuthCredentials;
+
+/// `{oauth}`: OAuth 2.0 tokens of Bitbucket's server consumer.
+#[derive(Debug)]
+pub struct BitbucketOAuthCredentials;
 
 /// The object a derive produced for `T` (an empty one if it ever is not an
 /// object; the document tests would then fail).
@@ -116,6 +128,44 @@ impl PartialSchema for ApiTokenCredentials {
 
 impl ToSchema for ApiTokenCredentials {}
 
+impl PartialSchema for InstallationCredentials {
+    fn schema() -> RefOr<Schema> {
+        credentials_form(
+            "An installation of the server's GitHub App (GitHub; `baseUrl` for an App on GitHub Enterprise Server). \
+             The server mints short-lived installation tokens with the App's key.",
+            &["installationId", "baseUrl"],
+            &["installationId"],
+        )
+    }
+}
+
+impl ToSchema for InstallationCredentials {}
+
+impl PartialSchema for OAuthCredentials {
+    fn schema() -> RefOr<Schema> {
+        credentials_form(
+            "OAuth 2.0 tokens granted to the server's OAuth application (GitLab; `baseUrl` for a \
+             self-managed GitLab, not taken for Bitbucket). The server refreshes them.",
+            &["oauth", "baseUrl"],
+            &["oauth"],
+        )
+    }
+}
+
+impl ToSchema for OAuthCredentials {}
+
+impl PartialSchema for BitbucketOAuthCredentials {
+    fn schema() -> RefOr<Schema> {
+        credentials_form(
+            "OAuth 2.0 tokens granted to the server's Bitbucket OAuth consumer. The server refreshes them.",
+            &["oauth"],
+            &["oauth"],
+        )
+    }
+}
+
+impl ToSchema for BitbucketOAuthCredentials {}
+
 fn reference<T: ToSchema>() -> RefOr<Schema> {
     RefOr::Ref(utoipa::openapi::Ref::from_schema_name(T::name()))
 }
@@ -156,10 +206,19 @@ fn create_for(
 
 impl PartialSchema for CreateConnectionRequest {
     fn schema() -> RefOr<Schema> {
+        let github_credentials = OneOfBuilder::new()
+            .item(reference::<TokenCredentials>())
+            .item(reference::<InstallationCredentials>())
+            .description(Some("`{token, baseUrl?}` or `{installationId, baseUrl?}`"));
+        let gitlab_credentials = OneOfBuilder::new()
+            .item(reference::<TokenCredentials>())
+            .item(reference::<OAuthCredentials>())
+            .description(Some("`{token, baseUrl?}` or `{oauth, baseUrl?}`"));
         let bitbucket_credentials = OneOfBuilder::new()
             .item(reference::<AppPasswordCredentials>())
             .item(reference::<ApiTokenCredentials>())
-            .description(Some("`{username, appPassword}` or `{email, apiToken}`"));
+            .item(reference::<BitbucketOAuthCredentials>())
+            .description(Some("`{username, appPassword}`, `{email, apiToken}` or `{oauth}`"));
         OneOfBuilder::new()
             .description(Some(
                 "`POST /v1/config/repos`: one shape per `platform`, which decides the form of the \
@@ -167,7 +226,7 @@ impl PartialSchema for CreateConnectionRequest {
             ))
             .item(create_for(
                 PlatformName::Github,
-                reference::<TokenCredentials>(),
+                github_credentials.into(),
                 repository_name(GITHUB_REPOSITORY, "owner/repo"),
                 json!({
                     "platform": "github",
@@ -180,7 +239,7 @@ impl PartialSchema for CreateConnectionRequest {
             ))
             .item(create_for(
                 PlatformName::Gitlab,
-                reference::<TokenCredentials>(),
+                gitlab_credentials.into(),
                 repository_name(GITLAB_REPOSITORY, "group/project or group/subgroup/.../project"),
                 json!({
                     "platform": "gitlab",
@@ -216,11 +275,15 @@ impl ToSchema for CreateConnectionRequest {
     }
 }
 
-fn credential_forms() -> [(String, RefOr<Schema>); 3] {
+fn credential_forms() -> [(String, RefOr<Schema>); 7] {
     [
         (TokenCredentials::name().into_owned(), TokenCredentials::schema()),
         (AppPasswordCredentials::name().into_owned(), AppPasswordCredentials::schema()),
         (ApiTokenCredentials::name().into_owned(), ApiTokenCredentials::schema()),
+        (InstallationCredentials::name().into_owned(), InstallationCredentials::schema()),
+        (OAuthCredentials::name().into_owned(), OAuthCredentials::schema()),
+        (BitbucketOAuthCredentials::name().into_owned(), BitbucketOAuthCredentials::schema()),
+        (OAuthBody::name().into_owned(), <OAuthBody as PartialSchema>::schema()),
     ]
 }
 
@@ -235,6 +298,8 @@ impl PartialSchema for UpdateConnectionRequest {
         );
         let credentials = OneOfBuilder::new()
             .item(reference::<TokenCredentials>())
+            .item(reference::<InstallationCredentials>())
+            .item(reference::<OAuthCredentials>())
             .item(reference::<AppPasswordCredentials>())
             .item(reference::<ApiTokenCredentials>())
             .description(Some("Replaces the credentials whole, in the form of the connection's platform (a left-out `baseUrl` keeps the stored one)."));

@@ -4,7 +4,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 use sigsentry_app::{CachedPullRequest, HookAction, WebhookSecret};
-use sigsentry_domain::{ConnectionId, CredentialKind, Platform, RepoConnection, ServiceMapping, SyncState};
+use sigsentry_domain::{
+    ConnectionId, CredentialKind, CredentialStatus, Platform, RepoConnection, ServiceMapping, SyncState,
+};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::{PartialSchema, ToSchema};
@@ -66,6 +68,10 @@ pub enum CredentialKindName {
     AppPassword,
     /// An Atlassian account email and API token (Bitbucket).
     ApiToken,
+    /// An installation of the server's GitHub App (GitHub).
+    GithubApp,
+    /// OAuth 2.0 tokens the server refreshes (GitLab, Bitbucket).
+    Oauth,
 }
 
 impl From<CredentialKind> for CredentialKindName {
@@ -74,6 +80,39 @@ impl From<CredentialKind> for CredentialKindName {
             CredentialKind::Token => Self::Token,
             CredentialKind::AppPassword => Self::AppPassword,
             CredentialKind::ApiToken => Self::ApiToken,
+            CredentialKind::GitHubApp => Self::GithubApp,
+            CredentialKind::OAuth => Self::Oauth,
+        }
+    }
+}
+
+/// Whether the credentials work, the first that applies: `rejected` (the
+/// platform refused them before any known expiry: revoked, refresh refused,
+/// App installation removed or suspended), `expired`, `expiring` (within 7
+/// days), `valid` (the last use worked), `unknown` (not used yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialStatusName {
+    /// The last use worked and no expiry is near.
+    Valid,
+    /// They expire within 7 days.
+    Expiring,
+    /// Their known expiry has passed.
+    Expired,
+    /// The platform refused them before any known expiry.
+    Rejected,
+    /// Not used yet.
+    Unknown,
+}
+
+impl From<CredentialStatus> for CredentialStatusName {
+    fn from(status: CredentialStatus) -> Self {
+        match status {
+            CredentialStatus::Valid => Self::Valid,
+            CredentialStatus::Expiring => Self::Expiring,
+            CredentialStatus::Expired => Self::Expired,
+            CredentialStatus::Rejected => Self::Rejected,
+            CredentialStatus::Unknown => Self::Unknown,
         }
     }
 }
@@ -113,6 +152,12 @@ pub struct CredentialSummaryView {
     pub hint: Option<String>,
     /// When the credentials were last set.
     pub updated_at: Timestamp,
+    /// When the credentials given stop working, if known. `null` while the
+    /// server renews them by itself (`githubApp`, `oauth`), or when the
+    /// platform does not tell (Bitbucket).
+    pub expires_at: Option<Timestamp>,
+    /// Whether they work.
+    pub status: CredentialStatusName,
 }
 
 /// A service mapping as returned.
@@ -215,8 +260,9 @@ impl WebhookView {
 }
 
 impl ConnectionView {
-    /// A connection as returned; its webhook URL is under `public`.
-    pub fn new(c: &RepoConnection, public: &PublicUrl) -> Self {
+    /// A connection as returned: its webhook URL under `public`, its
+    /// credentials' status computed at `now`.
+    pub fn new(c: &RepoConnection, public: &PublicUrl, now: DateTime<Utc>) -> Self {
         Self {
             id: *c.id.as_uuid(),
             project_id: *c.project_id.as_uuid(),
@@ -226,6 +272,8 @@ impl ConnectionView {
                 kind: c.credentials.kind.into(),
                 hint: c.credentials.hint.clone(),
                 updated_at: Timestamp(c.credentials.updated_at),
+                expires_at: c.credentials.health.expires_at.map(Timestamp),
+                status: c.credentials.health.status(now).into(),
             },
             repositories: c.repositories.iter().map(|r| r.as_str().to_owned()).collect(),
             service_mappings: c.service_mappings.iter().map(Into::into).collect(),
@@ -242,9 +290,9 @@ impl ConnectionView {
                     default_branch: s.default_branch.clone(),
                 })
                 .collect(),
-            // Every connection has an endpoint; a GitHub App connection
-            // will have none (`null`: the App's own hook serves it).
-            webhook: Some(WebhookView::new(public, c.id, None)),
+            // A GitHub App connection has none (`null`): the App's own hook
+            // (`POST /v1/hooks/github`) serves it.
+            webhook: (c.credentials.kind != CredentialKind::GitHubApp).then(|| WebhookView::new(public, c.id, None)),
             created_at: Timestamp(c.created_at),
             updated_at: Timestamp(c.updated_at),
         }

@@ -24,6 +24,10 @@ const IDEMPOTENCY_HEADER: &str = "idempotency-key";
             pattern = r"^c1[A-Za-z0-9_-]{21}[AQgw]$"),
         ("platform" = Option<crate::dto::PlatformName>, Query, description = "only this platform"),
         ("isActive" = Option<bool>, Query, description = "only active (true) or paused (false) connections"),
+        ("credentialStatus" = Option<String>, Query,
+            description = "only connections whose credentials have one of these statuses, comma-separated \
+                (`expiring,expired,rejected`: those that need a person)",
+            pattern = r"^(?:valid|expiring|expired|rejected|unknown)(?:,(?:valid|expiring|expired|rejected|unknown))*$"),
         crate::openapi::ProjectHeader,
     ),
     responses(
@@ -39,7 +43,8 @@ pub async fn list_connections<A: CodeReposApi>(
     public: PublicUrl,
 ) -> Result<HttpResponse, ApiError> {
     let page = ctx.service.list_connections(ctx.scope, query.0).await?;
-    let data = page.items.iter().map(|c| ConnectionView::new(c, &public)).collect();
+    let now = ctx.service.now();
+    let data = page.items.iter().map(|c| ConnectionView::new(c, &public, now)).collect();
     Ok(HttpResponse::Ok().json(Page::of(data, page.next_cursor)))
 }
 
@@ -58,7 +63,7 @@ pub async fn get_connection<A: CodeReposApi>(
     public: PublicUrl,
 ) -> Result<HttpResponse, ApiError> {
     let connection = ctx.service.get_connection(ctx.scope, id.0).await?;
-    Ok(ok(ConnectionView::new(&connection, &public)))
+    Ok(ok(ConnectionView::new(&connection, &public, ctx.service.now())))
 }
 
 /// What makes two requests "the same" for an idempotency key: the method,
@@ -129,20 +134,26 @@ pub async fn create_connection<A: CodeReposApi>(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
     let idempotency = key.map(|key| Fingerprinted { key, canonical_request: canonical_request(&req, &body.value) });
+    let now = ctx.service.now();
+    let replay_public = public.clone();
     let outcome = ctx
         .service
-        .create_connection(ctx.scope, body.body.into(), idempotency, |connection| StoredResponse {
+        .create_connection(ctx.scope, body.body.into(), idempotency, move |connection| StoredResponse {
             status: 201,
             // Kept for replays, so without the webhook secret: the database
             // never holds it in clear.
-            body: serde_json::to_string(&Envelope::of(ConnectionView::new(connection, &public))).unwrap_or_default(),
+            body: serde_json::to_string(&Envelope::of(ConnectionView::new(connection, &replay_public, now)))
+                .unwrap_or_default(),
             location: Some(format!("/v1/config/repos/{}", connection.id)),
         })
         .await?;
     Ok(match outcome {
         CreateOutcome::Created(connection, stored, secret) => {
-            let mut view = ConnectionView::new(&connection, &public);
-            view.webhook = Some(WebhookView::new(&public, connection.id, Some(&secret)));
+            let mut view = ConnectionView::new(&connection, &public, now);
+            // Shown this once; a GitHub App connection has no hook of its own.
+            if view.webhook.is_some() {
+                view.webhook = Some(WebhookView::new(&public, connection.id, Some(&secret)));
+            }
             let body = serde_json::to_string(&Envelope::of(view)).map_err(|e| ApiError::internal(&e))?;
             stored_response(StoredResponse { body, ..stored }, false)
         }

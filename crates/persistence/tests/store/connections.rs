@@ -2,8 +2,8 @@
 
 use chrono::{TimeZone, Utc};
 use sigsentry_domain::{
-    ConnectionId, CredentialKind, CredentialSummary, LookbackDays, PathPrefix, Platform, QuotaExceeded, RepoConnection,
-    RepoName, RepoSyncStatus, ServiceMapping, ServiceName, SyncState,
+    ConnectionId, CredentialHealth, CredentialKind, CredentialSummary, LookbackDays, PathPrefix, Platform,
+    QuotaExceeded, RepoConnection, RepoName, RepoSyncStatus, ServiceMapping, ServiceName, SyncState,
 };
 use sigsentry_ports::{ConnectionStore, ListQuery, NewCredentials, StoreError, WriteConnectionError, WriteRefused};
 use uuid::Uuid;
@@ -49,6 +49,7 @@ async fn create_and_get_round_trip_every_field(kind: Kind) {
             hint: Some("…abcd".into()),
             base_url: new.credentials.base_url.clone(),
             updated_at: t0(),
+            health: CredentialHealth::UNKNOWN,
         },
         repositories: new.repositories.clone(),
         service_mappings: new.service_mappings.clone(),
@@ -325,6 +326,7 @@ async fn update_keeps_the_state_of_kept_repositories_unless_resyncing_all(kind: 
         hint: None,
         base_url: None,
         sealed: sealed("k2", b"new secret"),
+        installation_id: None,
     });
     resync.at = t0() + secs(120);
     fx.store.update_connection(resync, 100).await.unwrap();

@@ -39,6 +39,7 @@ mod support;
 mod accounts;
 mod code_index;
 mod connections;
+mod credentials;
 mod idempotency;
 mod sync;
 mod webhooks;

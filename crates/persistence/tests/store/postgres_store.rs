@@ -176,6 +176,7 @@ fn new_connection(tenant: TenantId, project: ProjectId, id: ConnectionId, repo: 
             hint: None,
             base_url: None,
             sealed: SealedSecret { key_id: "k1".into(), ciphertext: vec![1, 2, 3] },
+            installation_id: None,
         },
         repositories: vec![RepoName::parse(Platform::GitHub, repo).unwrap()],
         service_mappings: Vec::new(),

@@ -29,6 +29,14 @@ fn migration_names() -> Vec<String> {
     }
     let sqlite = names::<diesel::sqlite::Sqlite>(&MIGRATIONS);
     assert_eq!(sqlite, names::<diesel::pg::Pg>(&PG_MIGRATIONS), "each migration is written for both dialects");
+    // diesel keys a migration by the version before the first `_`: two
+    // folders with one version (branches that picked the same date) would
+    // silently apply only one of them.
+    let mut versions = std::collections::BTreeSet::new();
+    for name in &sqlite {
+        let version = name.split('_').next().unwrap_or_default();
+        assert!(versions.insert(version.to_owned()), "two migrations share the version {version}: rename one");
+    }
     sqlite
 }
 

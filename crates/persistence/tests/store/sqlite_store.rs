@@ -77,6 +77,7 @@ fn new_connection(fx: &Fixture, id: ConnectionId, repos: &[&str], _services: &[(
                 BaseUrl::parse("https://ghe.acme.io/api/v3", BaseUrlPolicy { allow_private: false }).unwrap(),
             ),
             sealed: SealedSecret { key_id: "k1".into(), ciphertext: vec![1, 2, 3] },
+            installation_id: None,
         },
         repositories: repos.iter().map(|r| RepoName::parse(Platform::GitHub, r).unwrap()).collect(),
         service_mappings: Vec::new(),
@@ -97,7 +98,14 @@ async fn create(fx: &Fixture, repos: &[&str], services: &[(&str, &str)]) -> Conn
 }
 
 fn all() -> ListQuery {
-    ListQuery { platform: None, is_active: None, after: None, limit: 100 }
+    ListQuery {
+        platform: None,
+        is_active: None,
+        credential_status: Vec::new(),
+        now: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        after: None,
+        limit: 100,
+    }
 }
 
 #[tokio::test]

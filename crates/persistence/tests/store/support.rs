@@ -170,6 +170,7 @@ pub(crate) fn credentials() -> NewCredentials {
         hint: Some("…abcd".into()),
         base_url: Some(BaseUrl::parse("https://ghe.acme.io/api/v3", BaseUrlPolicy { allow_private: false }).unwrap()),
         sealed: sealed("k1", &[1, 2, 3, 0, 255]),
+        installation_id: None,
     }
 }
 
@@ -220,5 +221,12 @@ pub(crate) fn change_of(conn: &RepoConnection, repos: &[&str]) -> ConnectionChan
 }
 
 pub(crate) fn all() -> ListQuery {
-    ListQuery { platform: None, is_active: None, after: None, limit: 100 }
+    ListQuery {
+        platform: None,
+        is_active: None,
+        credential_status: Vec::new(),
+        now: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        after: None,
+        limit: 100,
+    }
 }

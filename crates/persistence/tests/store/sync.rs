@@ -137,6 +137,7 @@ async fn claims_lease_due_repositories_once(kind: Kind) {
         credential_kind: CredentialKind::Token,
         base_url: credentials().base_url,
         sealed: credentials().sealed,
+        credentials_set_at: t0(),
         lookback_days: LookbackDays::new(45).unwrap(),
         updated_since: None,
         known_tree_revision: None,
@@ -421,8 +422,13 @@ async fn update_keeps_the_cache_of_kept_repositories(kind: Kind) {
     let conn = fx.store.get_connection(fx.project, id).await.unwrap().unwrap();
     let mut resync = change_of(&conn, &["acme/c", "Acme/A"]);
     resync.resync_all = true;
-    resync.credentials =
-        Some(NewCredentials { kind: CredentialKind::Token, hint: None, base_url: None, sealed: sealed("k2", b"new") });
+    resync.credentials = Some(NewCredentials {
+        kind: CredentialKind::Token,
+        hint: None,
+        base_url: None,
+        sealed: sealed("k2", b"new"),
+        installation_id: None,
+    });
     fx.store.update_connection(resync, 100).await.unwrap();
     assert_eq!(fx.count("SELECT count(*) AS n FROM pull_requests").await, 0);
     assert_eq!(fx.count("SELECT count(*) AS n FROM pull_request_files").await, 0);

@@ -193,24 +193,44 @@ async fn a_merge_announced_during_a_sync_makes_it_run_once_more(kind: Kind) {
 
 async fn github_connections_holding_a_repository_are_found_across_projects(kind: Kind) {
     let fx = fixture(kind).await;
-    let here = create(&fx, &["acme/a", "acme/b"], &[]).await;
-    let other_project = fx.other_project().await;
+    let app = |installation: i64| sigsentry_ports::NewCredentials {
+        kind: sigsentry_domain::CredentialKind::GitHubApp,
+        hint: Some(format!("installation {installation}")),
+        installation_id: Some(sigsentry_domain::InstallationId::new(installation).unwrap()),
+        ..credentials()
+    };
+    let here = conn_id();
+    let mut mine = new_connection(&fx, here, &["acme/a", "acme/b"], &[]);
+    mine.credentials = app(7);
+    fx.store.create_connection(mine, 100, None).await.unwrap();
     let there = conn_id();
     let mut elsewhere = new_connection(&fx, there, &["Acme/A"], &[]);
-    elsewhere.project_id = other_project;
+    elsewhere.project_id = fx.other_project().await;
+    elsewhere.credentials = app(7);
     fx.store.create_connection(elsewhere, 100, None).await.unwrap();
+    // A token connection and another installation hold acme/a too: not theirs to wake.
+    let token = create(&fx, &["acme/other-token"], &[]).await;
+    let _ = token;
+    let other_installation = conn_id();
+    let mut other = new_connection(&fx, other_installation, &["acme/c"], &[]);
+    other.credentials = app(8);
+    fx.store.create_connection(other, 100, None).await.unwrap();
+
     let mut found = fx.store.github_connections_holding("ACME/a", Some(7)).await.unwrap();
     found.sort();
     let mut expected = vec![here, there];
     expected.sort();
-    assert_eq!(found, expected);
-    assert_eq!(fx.store.github_connections_holding("acme/b", None).await.unwrap(), [here]);
-    assert!(fx.store.github_connections_holding("acme/zzz", None).await.unwrap().is_empty());
+    assert_eq!(found, expected, "the installation's connections, across projects");
+    assert_eq!(fx.store.github_connections_holding("acme/b", Some(7)).await.unwrap(), [here]);
+    assert!(fx.store.github_connections_holding("acme/a", Some(8)).await.unwrap().is_empty(), "another installation");
+    assert!(fx.store.github_connections_holding("acme/other-token", Some(7)).await.unwrap().is_empty(), "a token");
+    assert!(fx.store.github_connections_holding("acme/a", None).await.unwrap().is_empty(), "no installation, no one");
+    assert!(fx.store.github_connections_holding("acme/zzz", Some(7)).await.unwrap().is_empty());
     // Paused connections are left out.
     let conn = fx.store.get_connection(fx.project, here).await.unwrap().unwrap();
     let pause = sigsentry_ports::ConnectionChange { is_active: false, ..change_of(&conn, &["acme/a", "acme/b"]) };
     fx.store.update_connection(pause, 100).await.unwrap();
-    assert_eq!(fx.store.github_connections_holding("acme/a", None).await.unwrap(), [there]);
+    assert_eq!(fx.store.github_connections_holding("acme/a", Some(7)).await.unwrap(), [there]);
 }
 
 async fn webhook_secrets_reseal_only_if_unchanged(kind: Kind) {

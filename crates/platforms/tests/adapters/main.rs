@@ -5,6 +5,7 @@ mod common;
 
 mod answers_not_echoed;
 mod bitbucket;
+mod credentials;
 mod github;
 mod gitlab;
 mod outbound_safety;

@@ -97,7 +97,7 @@ async fn a_changed_base_url_sends_nothing_on_postgres() {
 async fn a_wrong_master_key_refuses_to_start(db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store { url: db.url().to_owned(), master_key: None };
-    let cluster = Cluster::start_with(store, dir.path(), 1, &[]).await;
+    let cluster = Cluster::start_with(store, dir.path(), 1, "free", &[]).await;
     let body = json!({"platform": "github", "credentials": {"token": TOKEN}, "repositories": ["acme/api"]});
     let (status, body) =
         parts(cluster.request(0, Method::POST, "/v1/config/repos").json(&body).send().await.unwrap()).await;

@@ -80,7 +80,7 @@ async fn rotate(url: &str) {
             let plain = only_new.open(&row.sealed, &aad).unwrap();
             let creds =
                 Credentials::from_sealed_plaintext(Platform::GitHub, CredentialKind::Token, None, &plain).unwrap();
-            creds.secret().expose().to_owned()
+            creds.secret().expect("a token").expose().to_owned()
         })
         .collect();
     opened.sort();

@@ -12,6 +12,7 @@ mod auth_and_scope;
 mod cache_endpoints;
 mod cli;
 mod correlate_e2e;
+mod credentials;
 mod credentials_binding;
 mod envelope;
 mod idempotency;

@@ -67,7 +67,7 @@ async fn the_worker_reports_sync_jobs_platform_calls_and_rate_limit_waits() {
     let store = Store { url: format!("sqlite://{}", dir.path().join("sigsentry.db").display()), master_key: None };
     let env = stub.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let cluster = Cluster::start_with(store, dir.path(), 1, &env).await;
+    let cluster = Cluster::start_with(store, dir.path(), 1, "free", &env).await;
     let body = json!({"platform": "github", "credentials": {"token": "ghp_metricstoken0000000000001"}, "repositories": ["acme/api"]});
     let (status, created) =
         parts(cluster.request(0, Method::POST, "/v1/config/repos").json(&body).send().await.unwrap()).await;

@@ -7,8 +7,12 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use crate::common::{TestApp, parts};
+use crate::credentials::{TEST_APP_KEY_PATH, renewal_env};
+use crate::stubs::Stub;
 use reqwest::Method;
 use serde_json::json;
+use sigsentry_domain::Plan;
+use sigsentry_server::startup::{WorkerHandle, worker};
 use sigsentry_server::telemetry::EnvFilter;
 
 #[derive(Clone, Default)]
@@ -37,7 +41,16 @@ async fn secrets_are_never_stored_logged_or_returned_in_clear() {
     let installed =
         tracing_subscriber::fmt().with_env_filter(EnvFilter::new("trace")).with_writer(move || sink.clone()).try_init();
     assert!(installed.is_ok(), "another test installed a global subscriber first");
-    let app = TestApp::spawn().await;
+    // A platform stub and the operator's App and OAuth clients, so that the
+    // sync mints installation tokens and renews an OAuth grant meanwhile.
+    let stub = Stub::start();
+    stub.state.lock().unwrap().installations = vec![77];
+    stub.state.lock().unwrap().oauth.live = vec!["oauth-SECRETrefresh-000000001".to_owned()];
+    let env = stub.env();
+    let mut extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    extra.extend(renewal_env());
+    let app = TestApp::spawn_with(Plan::Team, &extra).await;
+    let worker = WorkerHandle::spawn(worker(&app.config, &app.services).unwrap());
 
     let github_token = "ghp_SECRETgithubTOKEN0123456789abcd";
     let rotated_token = "ghp_SECRETrotatedTOKEN9876543210zz";
@@ -103,6 +116,35 @@ async fn secrets_are_never_stored_logged_or_returned_in_clear() {
         .await;
     let (status, body) = parts(app.put_json(&github, &json!({"credentials": {"token": rotated_token}})).await).await;
     assert_eq!(status, 200, "{body}");
+    let installation = app
+        .create(&json!({"platform": "github", "credentials": {"installationId": 77}, "repositories": ["acme/api"]}))
+        .await;
+    let expires_at = (chrono::Utc::now() + chrono::TimeDelta::minutes(1)).to_rfc3339();
+    let oauth = app
+        .create(&json!({"platform": "gitlab", "credentials": {"oauth": {"accessToken": "oauth-SECRETaccess-000000001", "refreshToken": "oauth-SECRETrefresh-000000001", "expiresAt": expires_at}}, "repositories": ["acme/platform/api"]}))
+        .await;
+    // Both synced: a token was minted, a grant renewed and its rotated refresh token stored.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for id in [&installation, &oauth] {
+        while app.connection(id).await["credentials"]["status"] != "valid" {
+            assert!(std::time::Instant::now() < deadline, "{}", app.connection(id).await);
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    worker.stop().await;
+    let minted: Vec<String> = stub
+        .state
+        .lock()
+        .unwrap()
+        .accepted
+        .iter()
+        .filter(|t| t.starts_with("ghs_") || t.starts_with("oauth-"))
+        .cloned()
+        .collect();
+    assert!(
+        minted.iter().any(|t| t.starts_with("ghs_")) && minted.iter().any(|t| t.starts_with("oauth-stub")),
+        "{minted:?}"
+    );
 
     // Mistakes that put secrets where they do not belong must not echo them back.
     for bad in [
@@ -127,8 +169,18 @@ async fn secrets_are_never_stored_logged_or_returned_in_clear() {
     assert!(contains(&logs, "repo connection created"), "the capture works: logs were recorded");
 
     let webhook_secrets = webhook_secrets.iter().map(String::as_str);
-    for secret in [github_token, rotated_token, gitlab_token, app_password, api_token, &app.key]
-        .into_iter()
+    let app_key = std::fs::read_to_string(TEST_APP_KEY_PATH).unwrap();
+    let key_line = app_key.lines().nth(3).unwrap().to_owned();
+    let renewed_refresh = "oauth-stub-refresh-0001";
+    let operator_secrets = ["gitlab-client-secret-0000000001", "bitbucket-consumer-secret-0000001", &key_line];
+    let user_secrets = ["oauth-SECRETaccess-000000001", "oauth-SECRETrefresh-000000001", renewed_refresh];
+    let secrets = [github_token, rotated_token, gitlab_token, app_password, api_token, &app.key];
+    for secret in secrets
+        .iter()
+        .chain(&user_secrets)
+        .chain(&operator_secrets)
+        .map(|s| &**s)
+        .chain(minted.iter().map(String::as_str))
         .chain(webhook_secrets)
     {
         assert!(!contains(&database, secret), "database holds {secret} in clear");

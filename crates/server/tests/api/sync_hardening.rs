@@ -198,7 +198,7 @@ async fn hostile_pages_keep_memory_flat() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store { url: format!("sqlite://{}", dir.path().join("sigsentry.db").display()), master_key: None };
     let env = [("SIGSENTRY_ALLOW_PRIVATE_BASE_URLS", "true")];
-    let cluster = Cluster::start_with(store, dir.path(), 1, &env).await;
+    let cluster = Cluster::start_with(store, dir.path(), 1, "free", &env).await;
     let baseline = cluster.peak_rss_kib(0);
 
     let began = Instant::now();

@@ -378,13 +378,25 @@ async fn a_connection_made_before_webhooks_has_no_secret_until_rotated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_github_app_endpoint_wakes_every_connection_holding_the_repository() {
+async fn the_github_app_endpoint_wakes_the_installations_connections_holding_the_repository() {
     let app = TestApp::spawn().await;
     let (status, body, _) = deliver(&app.base, "/v1/hooks/github", &[], github_merged("acme/api", 1)).await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("NOT_FOUND")), "not configured: {body}");
 
-    let app = TestApp::spawn_with(Plan::Team, &[("SIGSENTRY_GITHUB_APP_WEBHOOK_SECRET", APP_SECRET)]).await;
-    app.create(&json!({"platform": "github", "credentials": {"token": TOKEN}, "repositories": ["acme/api"]})).await;
+    let mut env = crate::credentials::renewal_env();
+    env.push(("SIGSENTRY_GITHUB_APP_WEBHOOK_SECRET", APP_SECRET));
+    let app = TestApp::spawn_with(Plan::Team, &env).await;
+    // A token connection holding the same repository is not the App's to wake.
+    app.create(&json!({"platform": "github", "credentials": {"token": TOKEN}, "repositories": ["acme/token"]})).await;
+    let token_body = github_merged("acme/token", 1);
+    let (created, _) = parts(
+        app.post_json(
+            &json!({"platform": "github", "credentials": {"installationId": 77}, "repositories": ["acme/api"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(created, 201);
     let merged = github_merged("Acme/API", 3);
     let hook = |headers: Vec<(&'static str, String)>, body: Vec<u8>| {
         let base = app.base.clone();
@@ -409,6 +421,8 @@ async fn the_github_app_endpoint_wakes_every_connection_holding_the_repository()
     let nobody = github_merged("acme/nobody", 1);
     let (_, body, _) = hook(signed("pull_request", "a2", &nobody), nobody).await;
     assert_eq!(body["data"]["action"], "ignored", "no connection holds it");
+    let (_, body, _) = hook(signed("pull_request", "a4", &token_body), token_body).await;
+    assert_eq!(body["data"]["action"], "ignored", "only a token connection holds it");
     let installation = json!({"action": "deleted", "installation": {"id": 77}}).to_string().into_bytes();
     let (status, body, _) = hook(signed("installation", "a3", &installation), installation).await;
     assert_eq!((status, body["data"]["action"].as_str()), (202, Some("ignored")), "{body}");

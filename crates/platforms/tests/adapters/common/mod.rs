@@ -22,6 +22,8 @@ pub struct Seen {
     pub path: String,
     pub query: String,
     pub headers: Vec<(String, String)>,
+    /// The body, as text.
+    pub body: String,
 }
 
 impl Seen {
@@ -94,7 +96,7 @@ impl Stub {
         let (seen2, url2) = (seen.clone(), url.clone());
         let server = HttpServer::new(move || {
             let (seen, url, handler) = (seen2.clone(), url2.clone(), handler.clone());
-            App::new().default_service(web::to(move |request: HttpRequest| {
+            App::new().default_service(web::to(move |request: HttpRequest, body: web::Bytes| {
                 let (seen, url, handler) = (seen.clone(), url.clone(), handler.clone());
                 async move {
                     let record = Seen {
@@ -106,6 +108,7 @@ impl Stub {
                             .iter()
                             .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_owned()))
                             .collect(),
+                        body: String::from_utf8_lossy(&body).into_owned(),
                     };
                     seen.lock().unwrap().push(record.clone());
                     let reply = handler(&record, &url);
@@ -160,6 +163,7 @@ pub fn config(root: &str, allow_private: bool) -> PlatformConfig {
         retry: RetryConfig { attempts: 2, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(50) },
         user_agent: "sigsentry-tests/1".to_owned(),
         bounds: ListingBounds::default(),
+        ..PlatformConfig::default()
     }
 }
 

@@ -58,12 +58,12 @@ fn free_port() -> u16 {
 impl Cluster {
     /// A free-plan tenant (quota 5), a project, a key, and two servers.
     pub async fn start(store: Store, dir: &Path) -> Cluster {
-        Self::start_with(store, dir, 2, &[]).await
+        Self::start_with(store, dir, 2, "free", &[]).await
     }
 
-    /// Likewise with `servers` servers, each with `env` added to its environment.
-    pub async fn start_with(store: Store, dir: &Path, servers: usize, env: &[(&str, &str)]) -> Cluster {
-        let tenant = cli_json(&store, dir, &["tenant", "create", "--name", "acme", "--plan", "free"]);
+    /// A tenant on `plan`, a project, a key, and `servers` servers, each with `env` added to its environment.
+    pub async fn start_with(store: Store, dir: &Path, servers: usize, plan: &str, env: &[(&str, &str)]) -> Cluster {
+        let tenant = cli_json(&store, dir, &["tenant", "create", "--name", "acme", "--plan", plan]);
         let tenant = tenant["id"].as_str().unwrap();
         let project = cli_json(&store, dir, &["project", "create", "--tenant", tenant, "--name", "p"]);
         let project = project["id"].as_str().unwrap();
@@ -113,6 +113,18 @@ impl Cluster {
     /// A request to server `i` with the tenant's key.
     pub fn request(&self, i: usize, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, format!("{}{path}", self.bases[i])).bearer_auth(&self.key)
+    }
+
+    /// `method path` on process `i`, with the cluster's key.
+    pub async fn send(&self, i: usize, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request =
+            self.client.request(method, format!("{}{path}", self.bases[i % self.bases.len()])).bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     async fn post(&self, i: usize, body: Value, idempotency_key: Option<&str>) -> (u16, Value) {

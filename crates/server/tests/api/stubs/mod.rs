@@ -84,6 +84,27 @@ pub struct StubState {
     pub github_rate_limited_until: Option<i64>,
     /// Every path requested (with its query), for assertions.
     pub seen: Vec<String>,
+    /// Sent as GitHub's `github-authentication-token-expiration` on every GitHub answer.
+    pub github_token_expiration: Option<String>,
+    /// GitLab's `personal_access_tokens/self` `expires_at` (a date).
+    pub gitlab_token_expires_on: Option<String>,
+    /// The OAuth token endpoints (GitLab's and Bitbucket's alike).
+    pub oauth: OAuthEndpoint,
+    /// GitHub App installations that may mint tokens.
+    pub installations: Vec<u64>,
+}
+
+/// An OAuth token endpoint that rotates refresh tokens: each is good once.
+#[derive(Default, Debug)]
+pub struct OAuthEndpoint {
+    /// Refresh tokens that may still be spent.
+    pub live: Vec<String>,
+    /// Refresh tokens spent, in order.
+    pub spent: Vec<String>,
+    /// Refresh tokens sent again after they were spent: must stay empty.
+    pub reused: Vec<String>,
+    /// How long the endpoint takes to answer, so that others come while it works.
+    pub delay_ms: u64,
 }
 
 impl StubState {
@@ -152,11 +173,70 @@ fn unified_diff(pr: &StubPr) -> String {
     diff
 }
 
-async fn handle(req: HttpRequest, stub: web::Data<Arc<Mutex<StubState>>>) -> HttpResponse {
-    let path = req.path().to_owned();
+/// `POST /oauth/token` (GitLab) and `/site/oauth2/access_token` (Bitbucket):
+/// a refresh token buys a new access token (accepted from then on) and a
+/// new refresh token; a spent one is `invalid_grant`, and remembered.
+async fn refresh(body: &[u8], stub: &Arc<Mutex<StubState>>) -> HttpResponse {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    let field = |name: &str| form.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let delay = stub.lock().unwrap().oauth.delay_ms;
+    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     let mut state = stub.lock().unwrap();
-    state.seen.push(req.uri().to_string());
-    if !authorized(&req, &state) {
+    let refresh = field("refresh_token");
+    if field("grant_type") != "refresh_token" {
+        return HttpResponse::BadRequest().json(json!({"error": "unsupported_grant_type"}));
+    }
+    let Some(at) = state.oauth.live.iter().position(|live| *live == refresh) else {
+        if state.oauth.spent.contains(&refresh) {
+            state.oauth.reused.push(refresh);
+        }
+        return HttpResponse::BadRequest().json(json!({"error": "invalid_grant"}));
+    };
+    state.oauth.live.remove(at);
+    state.oauth.spent.push(refresh);
+    let n = state.oauth.spent.len();
+    let (access, next) = (format!("oauth-stub-access-{n:04}"), format!("oauth-stub-refresh-{n:04}"));
+    state.accepted.push(access.clone());
+    state.oauth.live.push(next.clone());
+    HttpResponse::Ok()
+        .json(json!({"access_token": access, "token_type": "bearer", "expires_in": 7200, "refresh_token": next}))
+}
+
+async fn handle(req: HttpRequest, body: web::Bytes, stub: web::Data<Arc<Mutex<StubState>>>) -> HttpResponse {
+    let path = req.path().to_owned();
+    stub.lock().unwrap().seen.push(req.uri().to_string());
+    if req.method() == actix_web::http::Method::POST
+        && matches!(path.as_str(), "/oauth/token" | "/site/oauth2/access_token")
+    {
+        return refresh(&body, &stub).await;
+    }
+    let mut response = route(&req, &path, &stub);
+    if path.starts_with("/repos/") || path == "/user" || path.starts_with("/installation/") {
+        let expiration = stub.lock().unwrap().github_token_expiration.clone();
+        if let Some(expiration) = expiration {
+            response.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static("github-authentication-token-expiration"),
+                actix_web::http::header::HeaderValue::from_str(&expiration).unwrap(),
+            );
+        }
+    }
+    response
+}
+
+fn route(req: &HttpRequest, path: &str, stub: &Arc<Mutex<StubState>>) -> HttpResponse {
+    let path = path.to_owned();
+    let mut state = stub.lock().unwrap();
+    // A GitHub App's installation token, for the installations configured.
+    if let Some(id) = path.strip_prefix("/app/installations/").and_then(|p| p.strip_suffix("/access_tokens")) {
+        if !state.installations.iter().any(|i| i.to_string() == id) {
+            return HttpResponse::NotFound().json(json!({"message": "Not Found"}));
+        }
+        let token = format!("ghs_stubinstallation{id}{:04}", state.seen.len());
+        state.accepted.push(token.clone());
+        let expires_at = rfc3339(&(Utc::now() + chrono::TimeDelta::hours(1)));
+        return HttpResponse::Created().json(json!({"token": token, "expires_at": expires_at}));
+    }
+    if !authorized(req, &state) {
         return HttpResponse::Unauthorized().json(json!({"message": "Bad credentials"}));
     }
     // GitHub
@@ -177,6 +257,11 @@ async fn handle(req: HttpRequest, stub: web::Data<Arc<Mutex<StubState>>>) -> Htt
     let github_tree = format!("/repos/acme/api/git/trees/{revision}");
     let bitbucket_src = format!("/repositories/acme/web/src/{revision}/");
     match path.as_str() {
+        "/api/v4/personal_access_tokens/self" => {
+            let expires = stub.lock().unwrap().gitlab_token_expires_on.clone();
+            HttpResponse::Ok().json(json!({"id": 1, "name": "sync", "expires_at": expires}))
+        }
+        "/installation/repositories" => HttpResponse::Ok().json(json!({"total_count": 1, "repositories": []})),
         // GitHub's and Bitbucket's token checks alike.
         "/user" | "/api/v4/user" => HttpResponse::Ok().json(json!({"login": "dev", "username": "dev", "id": 1})),
         "/repos/acme/api" => HttpResponse::Ok().json(json!({"full_name": "acme/api", "default_branch": "main", "private": true})),
@@ -301,7 +386,7 @@ impl Stub {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(handle)))
-            .workers(1)
+            .workers(2)
             .listen(listener)
             .unwrap()
             .run();
@@ -315,6 +400,7 @@ impl Stub {
             ("SIGSENTRY_GITHUB_API_URL", self.base.clone()),
             ("SIGSENTRY_GITLAB_URL", self.base.clone()),
             ("SIGSENTRY_BITBUCKET_API_URL", self.base.clone()),
+            ("SIGSENTRY_BITBUCKET_OAUTH_TOKEN_URL", format!("{}/site/oauth2/access_token", self.base)),
         ]
     }
 
