@@ -238,6 +238,10 @@ mod tests {
             Ok(true)
         }
 
+        async fn installation_refused(&self, _: i64, _: DateTime<Utc>) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+
         async fn claim_renewal(
             &self,
             _: ConnectionId,

@@ -132,6 +132,18 @@ impl CredentialStore for AnyStore {
         .await
     }
 
+    async fn installation_refused(&self, installation_id: i64, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        let at = DbTime::from(at);
+        self.run(async move |c| {
+            let made_through = conns::table.filter(conns::github_installation_id.eq(installation_id)).select(conns::id);
+            let refuse = diesel::update(states::table.filter(states::connection_id.eq_any(made_through)))
+                .set((states::last_use.eq(CredentialUse::Refused.as_str()), states::last_use_at.eq(Some(at))));
+            let changed = db!(c, |c| refuse.execute(c))?;
+            Ok(u64::try_from(changed).unwrap_or(u64::MAX))
+        })
+        .await
+    }
+
     async fn abandon_renewal(&self, connection_id: ConnectionId, holder: Uuid) -> Result<(), StoreError> {
         let (id, holder) = (DbId::from(connection_id), DbId::from(holder));
         self.run(async move |c| {

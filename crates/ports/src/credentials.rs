@@ -90,6 +90,19 @@ pub trait CredentialStore: Clone + Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Marks the credentials of every connection made through GitHub App
+    /// installation `installation_id` as refused at `at` (the App's hook
+    /// said the installation was deleted or suspended): they show
+    /// `rejected` until a use works again. How many connections.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn installation_refused(
+        &self,
+        installation_id: i64,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Claims the renewal of the connection's credentials for `holder`
     /// until `until`, if they are still `seen` and no live claim holds
     /// them: one atomic compare-and-set, so across workers, processes and

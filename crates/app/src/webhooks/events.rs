@@ -13,7 +13,11 @@ pub(crate) enum HookEvent {
     Merged { repository: String, installation: Option<i64> },
     /// Branches were pushed; `default_branch` when the payload names it.
     Pushed { repository: String, branches: Vec<String>, default_branch: Option<String>, installation: Option<i64> },
-    /// An App installation changed (GitHub App hook only).
+    /// An App installation was deleted or suspended (GitHub App hook only):
+    /// its connections' credentials no longer work.
+    InstallationGone { installation: i64 },
+    /// Another change to an App installation (created, unsuspended,
+    /// repositories added or removed): the next sync learns of it.
     Installation,
     /// Anything else: a ping, an MR opened, a comment, a push of a tag.
     Other,
@@ -81,6 +85,12 @@ struct GitHubPushEvent {
     installation: Option<GitHubInstallation>,
 }
 
+#[derive(Deserialize)]
+struct GitHubInstallationEvent {
+    action: String,
+    installation: GitHubInstallation,
+}
+
 fn github(event: &str, json: &[u8]) -> Result<HookEvent, Malformed> {
     match event {
         "pull_request" => {
@@ -103,7 +113,14 @@ fn github(event: &str, json: &[u8]) -> Result<HookEvent, Malformed> {
                 None => HookEvent::Other,
             })
         }
-        "installation" | "installation_repositories" => Ok(HookEvent::Installation),
+        "installation" => {
+            let e: GitHubInstallationEvent = read(json)?;
+            Ok(match e.action.as_str() {
+                "deleted" | "suspend" => HookEvent::InstallationGone { installation: e.installation.id },
+                _ => HookEvent::Installation,
+            })
+        }
+        "installation_repositories" => Ok(HookEvent::Installation),
         _ => Ok(HookEvent::Other),
     }
 }
@@ -228,6 +245,25 @@ fn bitbucket(event: &str, json: &[u8]) -> Result<HookEvent, Malformed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn github_installations_deleted_or_suspended_are_gone_and_others_are_not() {
+        for action in ["deleted", "suspend"] {
+            let body = format!(r#"{{"action":"{action}","installation":{{"id":42,"account":{{}}}},"sender":{{}}}}"#);
+            assert_eq!(
+                parse(Platform::GitHub, Some("installation"), body.as_bytes()).unwrap(),
+                HookEvent::InstallationGone { installation: 42 }
+            );
+        }
+        let created = br#"{"action":"created","installation":{"id":42}}"#;
+        assert_eq!(parse(Platform::GitHub, Some("installation"), created).unwrap(), HookEvent::Installation);
+        let removed = br#"{"action":"removed","installation":{"id":42},"repositories_removed":[]}"#;
+        assert_eq!(
+            parse(Platform::GitHub, Some("installation_repositories"), removed).unwrap(),
+            HookEvent::Installation
+        );
+        assert!(parse(Platform::GitHub, Some("installation"), br#"{"action":"deleted"}"#).is_err(), "no installation");
+    }
 
     #[test]
     fn github_merges_and_default_branch_pushes() {

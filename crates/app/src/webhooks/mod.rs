@@ -217,9 +217,13 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
             {
                 (repository, *installation)
             }
-            // Installation deleted or suspended, repositories removed from it:
-            // the credentials branch marks those connections `rejected` (or
-            // those repositories' sync `error`); until it lands they are ignored.
+            HookEvent::InstallationGone { installation } => {
+                let refused = self.store.installation_refused(*installation, self.clock.now()).await?;
+                tracing::info!(installation, refused, "GitHub App installation deleted or suspended");
+                return Ok(if refused > 0 { HookAction::Sync } else { HookAction::Ignored });
+            }
+            // Repositories removed from an installation, or one unsuspended:
+            // the next sync learns it from the platform.
             HookEvent::Installation | HookEvent::Pushed { .. } | HookEvent::Other => return Ok(HookAction::Ignored),
         };
         let key = repository.to_ascii_lowercase();
@@ -286,7 +290,7 @@ fn wake_in_connection(target: &WebhookTarget, event: &HookEvent) -> Vec<WakeRepo
         HookEvent::Pushed { repository, branches, default_branch, .. } => {
             (repository, Some((branches, default_branch.as_ref())))
         }
-        HookEvent::Installation | HookEvent::Other => return Vec::new(),
+        HookEvent::Installation | HookEvent::InstallationGone { .. } | HookEvent::Other => return Vec::new(),
     };
     let key = repository.to_ascii_lowercase();
     let Some(held) = target.repositories.iter().find(|r| r.name.key() == key) else {

@@ -166,6 +166,10 @@ impl sigsentry_ports::CredentialStore for FakeStore {
         unused()
     }
 
+    async fn installation_refused(&self, _: i64, _: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     async fn claim_renewal(
         &self,
         _: sigsentry_domain::ConnectionId,

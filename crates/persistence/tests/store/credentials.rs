@@ -18,6 +18,7 @@ for_both_backends!(
     a_refused_renewal_is_not_tried_again_until_new_credentials,
     a_lapsed_claim_is_free_and_its_late_holder_writes_nothing,
     app_connections_keep_their_installation_in_clear,
+    an_uninstalled_apps_connections_are_refused,
 );
 
 fn report(outcome: Option<CredentialUse>, expires_at: Option<Option<DateTime<Utc>>>) -> CredentialReport {
@@ -209,4 +210,29 @@ async fn app_connections_keep_their_installation_in_clear(kind: Kind) {
     fx.store.update_connection(change, 100).await.unwrap();
     let select = "SELECT COUNT(*) AS n FROM repo_connections WHERE github_installation_id IS NULL";
     assert_eq!(fx.count(select).await, 1);
+}
+
+async fn an_uninstalled_apps_connections_are_refused(kind: Kind) {
+    let fx = fixture(kind).await;
+    let app = |installation: i64| NewCredentials {
+        kind: CredentialKind::GitHubApp,
+        hint: Some(format!("installation {installation}")),
+        installation_id: Some(InstallationId::new(installation).unwrap()),
+        ..credentials()
+    };
+    let (gone, kept) = (conn_id(), conn_id());
+    let mut first = new_connection(&fx, gone, &["acme/a"], &[]);
+    first.credentials = app(77);
+    fx.store.create_connection(first, 100, None).await.unwrap();
+    let mut second = new_connection(&fx, kept, &["acme/b"], &[]);
+    second.credentials = app(78);
+    fx.store.create_connection(second, 100, None).await.unwrap();
+    let token = create(&fx, &["acme/c"], &[]).await;
+
+    let at = t0() + secs(60);
+    assert_eq!(fx.store.installation_refused(77, at).await.unwrap(), 1);
+    assert_eq!(health(&fx, gone).await.status(at), CredentialStatus::Rejected);
+    assert_eq!(health(&fx, kept).await, CredentialHealth::UNKNOWN, "another installation");
+    assert_eq!(health(&fx, token).await, CredentialHealth::UNKNOWN, "a token");
+    assert_eq!(fx.store.installation_refused(99, at).await.unwrap(), 0);
 }

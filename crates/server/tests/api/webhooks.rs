@@ -389,7 +389,7 @@ async fn the_github_app_endpoint_wakes_the_installations_connections_holding_the
     // A token connection holding the same repository is not the App's to wake.
     app.create(&json!({"platform": "github", "credentials": {"token": TOKEN}, "repositories": ["acme/token"]})).await;
     let token_body = github_merged("acme/token", 1);
-    let (created, _) = parts(
+    let (created, body) = parts(
         app.post_json(
             &json!({"platform": "github", "credentials": {"installationId": 77}, "repositories": ["acme/api"]}),
         )
@@ -397,6 +397,8 @@ async fn the_github_app_endpoint_wakes_the_installations_connections_holding_the
     )
     .await;
     assert_eq!(created, 201);
+    assert!(body["data"]["webhook"].is_null(), "the App's hook serves it: {body}");
+    let installed = body["data"]["id"].as_str().unwrap().to_owned();
     let merged = github_merged("Acme/API", 3);
     let hook = |headers: Vec<(&'static str, String)>, body: Vec<u8>| {
         let base = app.base.clone();
@@ -423,9 +425,19 @@ async fn the_github_app_endpoint_wakes_the_installations_connections_holding_the
     assert_eq!(body["data"]["action"], "ignored", "no connection holds it");
     let (_, body, _) = hook(signed("pull_request", "a4", &token_body), token_body).await;
     assert_eq!(body["data"]["action"], "ignored", "only a token connection holds it");
+    let added = json!({"action": "added", "installation": {"id": 77}}).to_string().into_bytes();
+    let (status, body, _) = hook(signed("installation_repositories", "a5", &added), added).await;
+    assert_eq!((status, body["data"]["action"].as_str()), (202, Some("ignored")), "{body}");
+    let other = json!({"action": "deleted", "installation": {"id": 78}}).to_string().into_bytes();
+    let (_, body, _) = hook(signed("installation", "a6", &other), other).await;
+    assert_eq!(body["data"]["action"], "ignored", "no connection of that installation");
+    let (_, body) = parts(app.get(&format!("/v1/config/repos/{installed}")).await).await;
+    assert_eq!(body["data"]["credentials"]["status"], "unknown", "{body}");
     let installation = json!({"action": "deleted", "installation": {"id": 77}}).to_string().into_bytes();
     let (status, body, _) = hook(signed("installation", "a3", &installation), installation).await;
-    assert_eq!((status, body["data"]["action"].as_str()), (202, Some("ignored")), "{body}");
+    assert_eq!((status, body["data"]["action"].as_str()), (202, Some("sync")), "{body}");
+    let (_, body) = parts(app.get(&format!("/v1/config/repos/{installed}")).await).await;
+    assert_eq!(body["data"]["credentials"]["status"], "rejected", "an uninstalled App's connection: {body}");
     // A connection's own secret does not sign for the App.
     let (_, secret) = create_with_secret(
         &app,
