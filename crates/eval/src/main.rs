@@ -76,6 +76,9 @@ async fn start_service(
         ("SIGSENTRY_QUOTAS", "enterprise=1000000".to_owned()),
         ("SIGSENTRY_RATE_LIMIT", "1000000000".to_owned()),
         ("SIGSENTRY_SYNC_INTERVAL_SECS", "86400".to_owned()),
+        // A year of a large repository's PRs from the stub takes minutes on
+        // two cores; the production deadline (300 s) would cut it and retry.
+        ("SIGSENTRY_SYNC_JOB_TIMEOUT_SECS", "3600".to_owned()),
     ];
     let config = Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))?;
     let services = services(&config).await?;
