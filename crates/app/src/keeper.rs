@@ -7,9 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sigsentry_domain::{
-    BaseUrl, ConnectionId, CredentialKind, CredentialUse, Credentials, OAuthTokens, Platform, RENEW_BEFORE,
-};
+use sigsentry_domain::{CredentialUse, Credentials, OAuthTokens, RENEW_BEFORE};
 use sigsentry_ports::{
     Aad, BoxFuture, Clock, CredentialCipher, CredentialKeeper, CredentialReport, CredentialStore, OAuthExchange,
     PlatformError, RefreshError, RenewalClaim, RenewalOutcome, SealedSecret, StoreError,
@@ -25,11 +23,9 @@ const RENEWAL_POLL: Duration = Duration::from_millis(200);
 /// Where the credentials of a job live, and what is known of them.
 #[derive(Debug, Clone)]
 pub(crate) struct StoredCredentials {
-    pub(crate) connection_id: ConnectionId,
+    /// What is bound into them: the connection, its platform, the
+    /// credential kind and the `baseUrl` (read from here, never kept twice).
     pub(crate) aad: Aad,
-    pub(crate) platform: Platform,
-    pub(crate) kind: CredentialKind,
-    pub(crate) base_url: Option<BaseUrl>,
     /// When a user set them: what is learnt is recorded only while they are still these.
     pub(crate) set_at: DateTime<Utc>,
 }
@@ -64,7 +60,10 @@ impl<S: CredentialStore, C: CredentialCipher, K: Clock> StoreKeeper<S, C, K> {
             return Ok(());
         }
         let stored = &self.stored;
-        self.store.record_credential_use(stored.connection_id, stored.set_at, report, self.clock.now()).await.map(drop)
+        self.store
+            .record_credential_use(stored.aad.connection_id, stored.set_at, report, self.clock.now())
+            .await
+            .map(drop)
     }
 
     fn current_sealed(&self) -> SealedSecret {
@@ -76,7 +75,7 @@ impl<S: CredentialStore, C: CredentialCipher, K: Clock> StoreKeeper<S, C, K> {
     }
 
     fn platform_name(&self) -> &'static str {
-        self.stored.platform.display_name()
+        self.stored.aad.platform.display_name()
     }
 
     fn unexpected(&self, detail: impl Into<String>) -> PlatformError {
@@ -85,7 +84,7 @@ impl<S: CredentialStore, C: CredentialCipher, K: Clock> StoreKeeper<S, C, K> {
 
     fn store_failed(&self, error: &StoreError) -> PlatformError {
         // The store's text is for logs; the sync's message says what to do.
-        tracing::warn!(%error, connection_id = %self.stored.connection_id, "credential renewal could not reach the store");
+        tracing::warn!(%error, connection_id = %self.stored.aad.connection_id, "credential renewal could not reach the store");
         PlatformError::Unavailable {
             platform: self.platform_name(),
             detail: "the credential store is unavailable".to_owned(),
@@ -99,15 +98,19 @@ impl<S: CredentialStore, C: CredentialCipher, K: Clock> StoreKeeper<S, C, K> {
             .cipher
             .open(sealed, &stored.aad)
             .map_err(|e| self.unexpected(format!("the stored credentials cannot be opened ({e})")))?;
-        let credentials =
-            Credentials::from_sealed_plaintext(stored.platform, stored.kind, stored.base_url.clone(), &plaintext)
-                .map_err(|_| self.unexpected("the stored credentials are unreadable; set them again"))?;
+        let credentials = Credentials::from_sealed_plaintext(
+            stored.aad.platform,
+            stored.aad.credential_kind,
+            stored.aad.base_url.clone(),
+            &plaintext,
+        )
+        .map_err(|_| self.unexpected("the stored credentials are unreadable; set them again"))?;
         let tokens = credentials.oauth().cloned().ok_or_else(|| self.unexpected("the credentials are not OAuth"))?;
         Ok((credentials, tokens))
     }
 
     async fn renew(&self, seen: &OAuthTokens, exchange: &dyn OAuthExchange) -> Result<OAuthTokens, PlatformError> {
-        let id = self.stored.connection_id;
+        let id = self.stored.aad.connection_id;
         let rejected = PlatformError::CredentialsRejected { platform: self.platform_name(), status: 400 };
         let mut spent = seen.clone();
         // Bounded: a claim lasts RENEWAL_LEASE, and a lapsed one is free.
@@ -213,6 +216,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use sigsentry_crypto::Keyring;
+    use sigsentry_domain::{ConnectionId, CredentialKind, Platform};
     use sigsentry_domain::{ProjectId, Secret, TenantId};
     use sigsentry_ports::SystemClock;
     use uuid::Uuid;
@@ -314,14 +318,7 @@ mod tests {
             credential_kind: CredentialKind::OAuth,
             base_url: None,
         };
-        let stored = StoredCredentials {
-            connection_id,
-            aad: aad.clone(),
-            platform: Platform::GitLab,
-            kind: CredentialKind::OAuth,
-            base_url: None,
-            set_at: Utc::now(),
-        };
+        let stored = StoredCredentials { aad, set_at: Utc::now() };
         let sealed = seal(&cipher, &stored, seen);
         let keeper = StoreKeeper::new(store.clone(), cipher.clone(), SystemClock, stored.clone(), sealed);
         Fixture { store, cipher, keeper, stored }

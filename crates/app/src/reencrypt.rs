@@ -1,8 +1,6 @@
 //! Moving every stored credential under the active master key.
 
-use sigsentry_ports::{
-    Aad, CipherError, Clock, CredentialCipher, SealedCredentialsRow, Store, StoreError, WebhookSecretAad,
-};
+use sigsentry_ports::{CipherError, Clock, CredentialCipher, Store, StoreError};
 
 use crate::CodeRepos;
 
@@ -96,7 +94,7 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
         let mut check = KeyringCheck::default();
         for row in self.store.credentials_after(None, sample.max(1)).await? {
             check.sampled += 1;
-            let aad = aad_of(&row);
+            let aad = row.aad();
             if self.cipher.open(&row.sealed, &aad).is_ok() {
                 check.opened += 1;
             } else if self.cipher.open_v1(&row.sealed, &aad).is_ok() {
@@ -135,7 +133,7 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
             };
             after = Some(last.connection_id);
             for row in rows {
-                let aad = aad_of(&row);
+                let aad = row.aad();
                 let opened = match self.cipher.open(&row.sealed, &aad) {
                     Ok(_) if row.sealed.key_id == active => continue,
                     Ok(plain) => Ok((plain, false)),
@@ -167,11 +165,7 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
                 return Ok(report);
             }
             for row in rows {
-                let aad = WebhookSecretAad {
-                    tenant_id: row.tenant_id,
-                    project_id: row.project_id,
-                    connection_id: row.connection_id,
-                };
+                let aad = row.aad();
                 let plain = self
                     .cipher
                     .open_webhook_secret(&row.sealed, &aad)
@@ -184,17 +178,5 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
                 }
             }
         }
-    }
-}
-
-/// What is bound into a stored credential, from its row.
-fn aad_of(row: &SealedCredentialsRow) -> Aad {
-    Aad {
-        tenant_id: row.tenant_id,
-        project_id: row.project_id,
-        connection_id: row.connection_id,
-        platform: row.platform,
-        credential_kind: row.credential_kind,
-        base_url: row.base_url.clone(),
     }
 }

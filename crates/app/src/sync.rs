@@ -23,9 +23,9 @@ use futures_util::StreamExt;
 use ring::rand::{SecureRandom, SystemRandom};
 use sigsentry_domain::{Credentials, TenantId, next_attempt_at};
 use sigsentry_ports::{
-    Aad, CipherError, Clock, CredentialCipher, CredentialStore, LeaseStatus, NoTelemetry, PlatformClient,
-    PlatformError, PlatformSession, PullRequestWindow, StoreError, SyncFailure, SyncJob, SyncOutcome, SyncStore,
-    SyncSuccess, Telemetry, TreeSnapshot,
+    CipherError, Clock, CredentialCipher, CredentialStore, LeaseStatus, NoTelemetry, PlatformClient, PlatformError,
+    PlatformSession, PullRequestWindow, StoreError, SyncFailure, SyncJob, SyncOutcome, SyncStore, SyncSuccess,
+    Telemetry, TreeSnapshot,
 };
 use tokio::sync::watch;
 use tokio::task::{self, JoinSet};
@@ -345,21 +345,7 @@ impl<S: SyncStore + CredentialStore, C: CredentialCipher, K: Clock, P: PlatformC
 
     /// The keeper of the job's credentials: the session reports to it and renews through it.
     fn keeper(&self, job: &SyncJob) -> StoreKeeper<S, C, K> {
-        let stored = StoredCredentials {
-            connection_id: job.connection_id,
-            aad: Aad {
-                tenant_id: job.tenant_id,
-                project_id: job.project_id,
-                connection_id: job.connection_id,
-                platform: job.platform,
-                credential_kind: job.credential_kind,
-                base_url: job.base_url.clone(),
-            },
-            platform: job.platform,
-            kind: job.credential_kind,
-            base_url: job.base_url.clone(),
-            set_at: job.credentials_set_at,
-        };
+        let stored = StoredCredentials { aad: job.aad(), set_at: job.credentials_set_at };
         StoreKeeper::new(self.store.clone(), self.cipher.clone(), self.clock.clone(), stored, job.sealed.clone())
     }
 
@@ -395,14 +381,7 @@ impl<S: SyncStore + CredentialStore, C: CredentialCipher, K: Clock, P: PlatformC
     /// about them bound in: a row whose platform, kind or `baseUrl` was
     /// changed behind our back fails here, before any request.
     fn open_credentials(&self, job: &SyncJob) -> Result<Credentials, SyncError> {
-        let aad = Aad {
-            tenant_id: job.tenant_id,
-            project_id: job.project_id,
-            connection_id: job.connection_id,
-            platform: job.platform,
-            credential_kind: job.credential_kind,
-            base_url: job.base_url.clone(),
-        };
+        let aad = job.aad();
         let failed = |message: &str| SyncError {
             message: message.to_owned(),
             retry_not_before: None,

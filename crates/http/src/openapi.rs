@@ -280,7 +280,7 @@ pub struct GitHubHookHeaders {
     /// `sha256=` and the hex HMAC-SHA256 of the body under the App's webhook secret.
     #[param(rename = "X-Hub-Signature-256", nullable = false, pattern = r"^sha256=[0-9a-fA-F]{64}$")]
     pub x_hub_signature_256: Option<String>,
-    /// The event (`pull_request`, `push`; `installation` and the others are ignored).
+    /// The event (`pull_request`, `push`, `installation` deleted or suspended; others are ignored).
     #[param(rename = "X-GitHub-Event", nullable = false)]
     pub x_github_event: Option<String>,
     /// The delivery's id, the same on a redelivery.

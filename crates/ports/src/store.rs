@@ -292,6 +292,21 @@ pub struct SealedCredentialsRow {
     pub sealed: SealedSecret,
 }
 
+impl SealedCredentialsRow {
+    /// What the sealed value is bound to: its row's ids, platform,
+    /// credential kind and `baseUrl`.
+    pub fn aad(&self) -> crate::Aad {
+        crate::Aad {
+            tenant_id: self.tenant_id,
+            project_id: self.project_id,
+            connection_id: self.connection_id,
+            platform: self.platform,
+            credential_kind: self.credential_kind,
+            base_url: self.base_url.clone(),
+        }
+    }
+}
+
 /// Tenants, projects and keys.
 pub trait AccountStore: Clone + Send + Sync + 'static {
     /// Stores a tenant.

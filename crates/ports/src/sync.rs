@@ -48,6 +48,21 @@ pub struct SyncJob {
     pub attempts: u32,
 }
 
+impl SyncJob {
+    /// What its stored credentials are bound to: its row's ids, platform,
+    /// credential kind and `baseUrl`.
+    pub fn aad(&self) -> crate::Aad {
+        crate::Aad {
+            tenant_id: self.tenant_id,
+            project_id: self.project_id,
+            connection_id: self.connection_id,
+            platform: self.platform,
+            credential_kind: self.credential_kind,
+            base_url: self.base_url.clone(),
+        }
+    }
+}
+
 /// A successful sync of one repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncSuccess {

@@ -145,3 +145,14 @@ pub struct SealedWebhookSecretRow {
     /// The sealed secret.
     pub sealed: SealedSecret,
 }
+
+impl SealedWebhookSecretRow {
+    /// What the sealed secret is bound to.
+    pub fn aad(&self) -> crate::WebhookSecretAad {
+        crate::WebhookSecretAad {
+            tenant_id: self.tenant_id,
+            project_id: self.project_id,
+            connection_id: self.connection_id,
+        }
+    }
+}

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sigsentry_crypto::Keyring;
 use sigsentry_domain::{CredentialKind, Credentials, Plan, Platform};
 use sigsentry_persistence::AnyStore;
-use sigsentry_ports::{Aad, ConnectionStore, CredentialCipher, WebhookSecretAad, WebhookStore};
+use sigsentry_ports::{ConnectionStore, CredentialCipher, WebhookStore};
 use sigsentry_testdb::TestDb;
 
 const NEW_KEY: &str = "TkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXMDA=";
@@ -43,14 +43,7 @@ async fn rotate(url: &str) {
     let store = AnyStore::open(url).await.unwrap();
     let old_ring = Keyring::parse(TEST_MASTER_KEY).unwrap();
     let row = store.credentials_not_under("no-such-key", 1).await.unwrap().remove(0);
-    let aad = Aad {
-        tenant_id: row.tenant_id,
-        project_id: row.project_id,
-        connection_id: row.connection_id,
-        platform: row.platform,
-        credential_kind: row.credential_kind,
-        base_url: row.base_url.clone(),
-    };
+    let aad = row.aad();
     let plain = old_ring.open(&row.sealed, &aad).unwrap();
     let v1 = old_ring.seal_v1_for_tests(&plain, &aad).unwrap();
     assert!(old_ring.open(&v1, &aad).is_err(), "a version-1 value does not open as version 2");
@@ -69,14 +62,7 @@ async fn rotate(url: &str) {
         .iter()
         .map(|row| {
             assert_eq!(row.sealed.key_id, "new");
-            let aad = Aad {
-                tenant_id: row.tenant_id,
-                project_id: row.project_id,
-                connection_id: row.connection_id,
-                platform: row.platform,
-                credential_kind: row.credential_kind,
-                base_url: row.base_url.clone(),
-            };
+            let aad = row.aad();
             let plain = only_new.open(&row.sealed, &aad).unwrap();
             let creds =
                 Credentials::from_sealed_plaintext(Platform::GitHub, CredentialKind::Token, None, &plain).unwrap();
@@ -92,8 +78,7 @@ async fn rotate(url: &str) {
     assert_eq!(secrets.len(), 3);
     for row in &secrets {
         assert_eq!(row.sealed.key_id, "new");
-        let aad =
-            WebhookSecretAad { tenant_id: row.tenant_id, project_id: row.project_id, connection_id: row.connection_id };
+        let aad = row.aad();
         let plain = only_new.open_webhook_secret(&row.sealed, &aad).unwrap();
         assert!(plain.starts_with(b"ss_whsec_"));
     }

@@ -142,14 +142,7 @@ impl Cluster {
     }
 
     async fn repositories(&self) -> Vec<String> {
-        let response = self
-            .client
-            .get(format!("{}/v1/config/repos?limit=100", self.bases[0]))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .unwrap();
-        let body: Value = response.json().await.unwrap();
+        let (_, body) = self.send(0, reqwest::Method::GET, "/v1/config/repos?limit=100", None).await;
         body["data"]
             .as_array()
             .unwrap()
@@ -159,24 +152,11 @@ impl Cluster {
     }
 
     async fn delete_all(&self) {
-        let response = self
-            .client
-            .get(format!("{}/v1/config/repos?limit=100", self.bases[0]))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .unwrap();
-        let body: Value = response.json().await.unwrap();
+        let (_, body) = self.send(0, reqwest::Method::GET, "/v1/config/repos?limit=100", None).await;
         for c in body["data"].as_array().unwrap() {
             let id = c["id"].as_str().unwrap();
-            let r = self
-                .client
-                .delete(format!("{}/v1/config/repos/{id}", self.bases[1]))
-                .bearer_auth(&self.key)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
+            let (status, _) = self.send(1, reqwest::Method::DELETE, &format!("/v1/config/repos/{id}"), None).await;
+            assert_eq!(status, 200);
         }
     }
 
