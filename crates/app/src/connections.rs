@@ -3,8 +3,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sigsentry_domain::{
-    ConnectionId, ConnectionSpec, CredentialHealth, CredentialStatus, CredentialSummary, Credentials, IdempotencyKey,
-    Invalid, PatchDraft, Platform, RepoConnection, RepoSyncStatus, SpecDraft,
+    ConnectionId, ConnectionSpec, CredentialHealth, CredentialStatus, CredentialSummary, Credentials, FieldError,
+    IdempotencyKey, Invalid, PatchDraft, Platform, RepoConnection, RepoSyncStatus, SpecDraft,
 };
 use sigsentry_ports::{
     Aad, CipherError, Clock, ConnectionChange, CredentialCipher, IdempotencyBegin, IdempotencyCompletion, ListQuery,
@@ -267,6 +267,17 @@ impl<S: Store, C: CredentialCipher, K: Clock> CodeRepos<S, C, K> {
             let update = current.apply(draft.clone(), self.config.base_url_policy).map_err(UpdateError::Validation)?;
             if let Some(credentials) = &update.credentials {
                 self.config.renewal.check(credentials).map_err(|e| UpdateError::Validation(e.into()))?;
+            }
+            let kind = update.credentials.as_ref().map_or(current.credentials.kind, Credentials::kind);
+            if rotate_webhook_secret && !kind.has_own_webhook() {
+                return Err(UpdateError::Validation(
+                    FieldError::new(
+                        "/rotateWebhookSecret",
+                        "a GitHub App connection has no webhook secret of its own: its deliveries come to \
+                         /v1/hooks/github, signed with the App's secret",
+                    )
+                    .into(),
+                ));
             }
             let now = self.clock.now();
             let credentials = match &update.credentials {

@@ -103,6 +103,13 @@ impl CredentialKind {
     pub const fn renews_itself(self) -> bool {
         matches!(self, CredentialKind::GitHubApp | CredentialKind::OAuth)
     }
+
+    /// Whether a connection with these credentials has a webhook endpoint
+    /// and secret of its own. A GitHub App's deliveries all come to the
+    /// App's one endpoint, signed with the operator's secret.
+    pub const fn has_own_webhook(self) -> bool {
+        !matches!(self, CredentialKind::GitHubApp)
+    }
 }
 
 /// The id of an installation of a GitHub App: a positive integer that fits

@@ -292,7 +292,7 @@ impl ConnectionView {
                 .collect(),
             // A GitHub App connection has none (`null`): the App's own hook
             // (`POST /v1/hooks/github`) serves it.
-            webhook: (c.credentials.kind != CredentialKind::GitHubApp).then(|| WebhookView::new(public, c.id, None)),
+            webhook: c.credentials.kind.has_own_webhook().then(|| WebhookView::new(public, c.id, None)),
             created_at: Timestamp(c.created_at),
             updated_at: Timestamp(c.updated_at),
         }

@@ -399,6 +399,9 @@ async fn the_github_app_endpoint_wakes_the_installations_connections_holding_the
     assert_eq!(created, 201);
     assert!(body["data"]["webhook"].is_null(), "the App's hook serves it: {body}");
     let installed = body["data"]["id"].as_str().unwrap().to_owned();
+    let (status, body) = parts(app.put_json(&installed, &json!({"rotateWebhookSecret": true})).await).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["details"][0]["field"], "/rotateWebhookSecret", "{body}");
     let merged = github_merged("Acme/API", 3);
     let hook = |headers: Vec<(&'static str, String)>, body: Vec<u8>| {
         let base = app.base.clone();
