@@ -161,6 +161,12 @@ def _fix_update(body: dict, connection_id: str) -> dict:
     if "serviceMappings" in body:
         repositories = body.get("repositories", stored["repositories"])
         body["serviceMappings"] = _fix_mappings(body["serviceMappings"], repositories)
+    # A GitHub App connection has no webhook secret of its own to rotate
+    # (400 at /rotateWebhookSecret): a rule on the stored state, not the document.
+    credentials = body.get("credentials")
+    app_after = "installationId" in credentials if isinstance(credentials, dict) else stored["credentials"]["kind"] == "githubApp"
+    if app_after and body.get("rotateWebhookSecret"):
+        body["rotateWebhookSecret"] = False
     return body
 
 
